@@ -1,0 +1,49 @@
+# The two commands: `make demo` and `make test`. Both set up everything on a fresh Debian/Ubuntu
+# machine when run as root (elsewhere they print the exact command to run first).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DEMO_DB ?= demo/shequ.db
+# Runtime needs SpatiaLite; the tests also need PostgreSQL + PostGIS (a throwaway cluster per run).
+DEPS_RUN := libsqlite3-mod-spatialite
+DEPS_TEST := $(DEPS_RUN) postgresql postgresql-15-postgis-3
+
+.PHONY: demo test venv deps deps-test lint docs clean
+
+demo: deps venv
+	@mkdir -p $(dir $(DEMO_DB))
+	$(BIN)/shequ --db sqlite:///$(DEMO_DB) demo
+	$(BIN)/shequ --db sqlite:///$(DEMO_DB) serve --host $(HOST) --port $(PORT)
+
+test: deps-test venv
+	SHEQU_REQUIRE_POSTGIS=1 $(BIN)/python -m pytest -q
+	$(BIN)/ruff check .
+
+deps:
+	@scripts/system-deps.sh $(DEPS_RUN)
+
+deps-test:
+	@scripts/system-deps.sh $(DEPS_TEST)
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "shequ needs Python >= 3.11 (found $$($(PYTHON) --version))"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	@touch $@
+
+lint: venv
+	$(BIN)/ruff check .
+
+# Regenerate docs/layers.md from the schema (a test checks it is current).
+docs: venv
+	$(BIN)/shequ schema --markdown > docs/layers.md
+
+clean:
+	rm -rf $(VENV) demo *.egg-info

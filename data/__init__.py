@@ -1,0 +1,1 @@
+"""Shipped data files (catalogs, import rules); every value cites its source."""

@@ -1,0 +1,1 @@
+"""Data layers: import, normalisation and coordinate handling for shequ."""

@@ -1,0 +1,58 @@
+"""Problems found in user input, each naming file, feature/row, field and reason."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with one feature (or with the file as a whole, ``feature=None``).
+
+    ``feature`` is the 1-based position of the feature in the file; for CSV files ``line`` is the
+    line number a spreadsheet or editor shows (the header is line 1).
+    """
+
+    file: str
+    feature: int | None
+    field: str | None
+    reason: str
+    line: int | None = None
+
+    def where(self) -> str:
+        parts = [self.file]
+        if self.line is not None:
+            parts.append(f"row {self.feature} (line {self.line})")
+        elif self.feature is not None:
+            parts.append(f"feature {self.feature}")
+        if self.field:
+            parts.append(f"field '{self.field}'")
+        return ", ".join(parts)
+
+    def __str__(self) -> str:
+        return f"{self.where()}: {self.reason}"
+
+    def as_dict(self) -> dict:
+        return {"file": self.file, "feature": self.feature, "line": self.line, "field": self.field,
+                "reason": self.reason}
+
+
+def problem_at(attrs: dict, feature: int | None, field: str | None, reason: str) -> Problem:
+    """A problem located by a GeoDataFrame's ``attrs`` (``source`` file name, ``csv`` flag)."""
+    line = feature + 1 if attrs.get("csv") and feature is not None else None
+    return Problem(attrs.get("source", "<data>"), feature, field, reason, line)
+
+
+class LayerValidationError(ValueError):
+    """Input that cannot be written; carries every problem found, not only the first."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__(self.summary())
+
+    def summary(self, limit: int = 20) -> str:
+        head = f"{len(self.problems)} problem{'s' if len(self.problems) != 1 else ''}; nothing was written"
+        lines = [str(p) for p in self.problems[:limit]]
+        if len(self.problems) > limit:
+            lines.append(f"… and {len(self.problems) - limit} more")
+        return head + ":\n  " + "\n  ".join(lines)

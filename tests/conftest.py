@@ -1,0 +1,128 @@
+"""Test fixtures: every store test runs on a SpatiaLite file and on a throwaway PostGIS cluster.
+
+The PostGIS cluster is created, started and stopped by the test run itself (initdb in a temporary
+directory, a free port on 127.0.0.1). ``SHEQU_TEST_POSTGRES_URL`` points the tests at an existing
+server instead; ``SHEQU_REQUIRE_POSTGIS=1`` (set by ``make test``) turns a missing PostgreSQL into a
+failure rather than a skip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shequ.layers.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+CHENGDU = ROOT / "data" / "chengdu"
+
+
+def _pg_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run(cmd: list[str], user: str | None) -> None:
+    if user:
+        cmd = ["runuser", "-u", user, "--", *cmd]
+    subprocess.run(cmd, check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL+PostGIS server URL (without database name) for the whole run."""
+    given = os.environ.get("SHEQU_TEST_POSTGRES_URL")
+    if given:
+        yield given.rstrip("/")
+        return
+    pg = _pg_bin()
+    if pg is None or not glob.glob("/usr/share/postgresql/*/extension/postgis.control"):
+        message = ("PostgreSQL/PostGIS not installed: apt-get install postgresql postgresql-15-postgis-3 "
+                   "(make test does this)")
+        if os.environ.get("SHEQU_REQUIRE_POSTGIS"):
+            pytest.fail(message)
+        pytest.skip(message)
+    user = None
+    datadir = Path(tempfile.mkdtemp(prefix="shequ-pg-"))
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        user = "postgres"
+        pw = pwd.getpwnam(user)
+        os.chown(datadir, pw.pw_uid, pw.pw_gid)
+    port = _free_port()
+    _run([str(pg / "initdb"), "-D", str(datadir / "data"), "-A", "trust", "-U", "postgres", "-E", "UTF8",
+          "--locale=C", "--no-sync"], user)
+    opts = (f"-p {port} -k {datadir} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+    _run([str(pg / "pg_ctl"), "-D", str(datadir / "data"), "-o", opts, "-l", str(datadir / "log"), "-w",
+          "start"], user)
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{port}"
+    try:
+        import psycopg
+
+        with psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=postgres", autocommit=True) as c:
+            c.execute("CREATE DATABASE shequ_template")
+        store = Store(f"{url}/shequ_template")  # creates the postgis extension and the tables once
+        store.dispose()
+        yield url
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            _run([str(pg / "pg_ctl"), "-D", str(datadir / "data"), "-m", "fast", "-w", "stop"], user)
+        shutil.rmtree(datadir, ignore_errors=True)
+
+
+@pytest.fixture(params=["spatialite", "postgis"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database URL on each backend."""
+    if request.param == "spatialite":
+        yield f"sqlite:///{tmp_path / 'shequ.db'}"
+        return
+    server = request.getfixturevalue("postgres_url")
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    conninfo = _conninfo(server)
+    with psycopg.connect(conninfo, autocommit=True) as c:
+        c.execute(f"CREATE DATABASE {name} TEMPLATE shequ_template")
+    yield f"{server}/{name}"
+    with psycopg.connect(conninfo, autocommit=True) as c:
+        c.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _conninfo(server_url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    u = make_url(f"{server_url}/postgres")
+    return f"host={u.host} port={u.port} user={u.username} dbname=postgres" + (
+        f" password={u.password}" if u.password else "")
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    s = Store(db_url)
+    yield s
+    s.dispose()
+
+
+@pytest.fixture(scope="session")
+def chengdu_pbf() -> Path:
+    return CHENGDU / "chengdu_central_osm2018.osm.pbf"

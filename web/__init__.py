@@ -1,0 +1,1 @@
+"""Maps and pages (Folium), served by the API."""
