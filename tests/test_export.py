@@ -107,3 +107,24 @@ def test_geojson_refuses_cgcs2000_and_unknown_crs(loaded: Store, tmp_path: Path)
         export_layer(loaded, "grids", tmp_path / "g.gpkg", crs="EPSG:3857")
     with pytest.raises(ExportError, match="unknown export format"):
         export_layer(loaded, "grids", tmp_path / "g.kml")
+
+
+def test_mixed_geometry_layer_to_shapefile_zip(store: Store, tmp_path: Path) -> None:
+    """Residences mix compounds (multi)polygons and building points: one Shapefile per family, one zip."""
+    frame = samples.residences()
+    two_blocks = shapely.MultiPolygon([shapely.box(104.084, 30.651, 104.085, 30.652),
+                                       shapely.box(104.0855, 30.651, 104.0865, 30.652)])
+    extra = frame.iloc[[0]].assign(id="R3", name="双楼小区").set_geometry([two_blocks])
+    frame = samples.pd.concat([frame, extra], ignore_index=True)
+    frame = frame.set_geometry(frame.geometry).set_crs(4326, allow_override=True)
+    frame["community_code"] = None
+    import_file(store, samples.write(frame, tmp_path / "r.gpkg"), "residences")
+    path, _ = export_layer(store, "residences", tmp_path / "r.zip")
+    assert sorted(n for n in zipfile.ZipFile(path).namelist() if n.endswith(".shp")) == [
+        "residences_point.shp", "residences_polygon.shp"]
+    target = Store(f"sqlite:///{tmp_path / 'back.db'}")
+    import_file(target, path, "residences")
+    back = target.read("residences").set_index("id")
+    assert back.loc["R3"].geometry.geom_type == "MultiPolygon" and back.loc["R2"].geometry.geom_type == "Point"
+    assert back.loc["R3", "households"] == 600
+    target.dispose()

@@ -1,0 +1,25 @@
+"""The API as a client sees it (the OGC API issue extends this)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from shequ.api.app import create_app
+from shequ.layers.importing import import_file
+
+import samples
+
+
+def test_health_reports_the_backend_and_the_layer_counts(db_url: str, tmp_path: Path) -> None:
+    app = create_app(db_url)
+    import_file(app.state.store, samples.write(samples.communities(), tmp_path / "c.geojson"), "communities")
+    with TestClient(app) as client:
+        body = client.get("/health").json()
+        assert body["status"] == "ok"
+        assert body["database"] == ("postgis" if db_url.startswith("postgresql") else "spatialite")
+        assert body["layers"]["communities"] == 2 and body["layers"]["grids"] == 0
+        landing = client.get("/").json()
+        assert "OpenStreetMap contributors" in landing["attribution"]
+    app.state.store.dispose()
