@@ -44,6 +44,7 @@ def _expect_rejected(store: Store, path: Path, layer: str, *fragments: str, **kw
     return message
 
 
+@pytest.mark.filterwarnings("ignore:Column names longer than 10", "ignore:Normalized/laundered field name")
 @pytest.mark.parametrize("suffix", [".geojson", ".gpkg", ".zip", ".csv"])
 def test_every_layer_imports_from_every_format(store: Store, tmp_path: Path, suffix: str) -> None:
     for name in ["communities", "grids", "lifecircles", "streets", "facilities", "residences"]:
