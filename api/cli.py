@@ -68,7 +68,7 @@ def cmd_layers(args: argparse.Namespace) -> int:
     counts = store.counts()
     print(f"{store.backend}: {_safe_url(store.url)}")
     for name, layer in LAYERS.items():
-        print(f"  {name:<12} {layer.zh:<5} {counts[name]:>8,}")
+        print(f"  {name:<12} {_pad(layer.zh, 10)} {counts[name]:>8,}")
     return 0
 
 
@@ -94,7 +94,7 @@ def cmd_types(args: argparse.Namespace) -> int:
     for code, t in catalog.load_facility_types().items():
         dist = t.service_distance_m
         d = f"{dist.value:g} m ({dist.status})" if dist.value is not None else "—"
-        print(f"  {code:<28} {t.name_zh:<12} {'/'.join(t.levels.value):<14} {d}")
+        print(f"  {code:<28} {_pad(t.name_zh, 22)} {'/'.join(t.levels.value):<20} {d}")
     return 0
 
 
@@ -116,6 +116,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     build_demo(args.db, force=args.force)
     return 0
+
+
+def _pad(text: str, width: int) -> str:
+    """Left-align text whose CJK characters take two terminal columns."""
+    import unicodedata
+
+    used = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return text + " " * max(width - used, 0)
 
 
 def _safe_url(url: str) -> str:
@@ -192,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, ExportError, KeyError, FileNotFoundError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {message}", file=sys.stderr)
+    except BrokenPipeError:  # `shequ types | head`: the reader left; not an error
+        sys.stderr.close()
+        return 0
     return EXIT_INPUT
 
 

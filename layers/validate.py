@@ -179,8 +179,9 @@ def _facility_types(text: pd.Series, attrs: dict) -> tuple[pd.Series, list[Probl
     problems = []
     codes = text.map(lambda v: catalog.lookup(v) if isinstance(v, str) else None)
     for idx, value in text[text.notna() & codes.isna()].items():
-        hints = catalog.suggest(value)
-        hint = f"; did you mean {', '.join(hints)}?" if hints else ""
+        types = catalog.load_facility_types()
+        hints = [f"{code} ({types[code].name_zh})" for code in catalog.suggest(value) if code in types]
+        hint = f"; did you mean {' or '.join(hints)}?" if hints else ""
         problems.append(problem_at(attrs, idx, "type", f"unknown facility type {value!r}{hint} "
                                    "(`shequ types` lists the catalog)"))
     return codes.where(codes.notna(), text), problems

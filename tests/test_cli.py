@@ -46,7 +46,7 @@ def test_import_export_and_layers(db_url: str, tmp_path: Path, capsys: pytest.Ca
     assert "coordinates read as China Geodetic Coordinate System 2000" in capsys.readouterr().out
     assert main(["--db", db_url, "layers"]) == 0
     listing = capsys.readouterr().out
-    assert "communities  社区" in listing and "grids        网格" in listing
+    assert "communities  社区" in listing and "grids        网格       " in listing
     out_file = tmp_path / "grids.geojson"
     assert main(["--db", db_url, "export", "网格", "-o", str(out_file)]) == 0
     doc = json.loads(out_file.read_text(encoding="utf-8"))
