@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("layer", help="communities, grids, facilities, residences, lifecircles or streets")
     s.add_argument("file")
     s.add_argument("--crs", help="source coordinate system when the file has none or it is wrong: EPSG:4326, "
-                   "EPSG:4490, EPSG:4545 … or gcj02 (Amap/Tencent) / bd09 (Baidu)")
+                   "EPSG:4490, EPSG:4544 … or gcj02 (Amap/Tencent) / bd09 (Baidu)")
     s.add_argument("--mode", choices=["append", "replace"], default="append",
                    help="append to the layer (default) or replace its features")
     s.add_argument("--src-layer", help="layer inside a GeoPackage holding several")

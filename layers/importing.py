@@ -54,7 +54,7 @@ class SourceCRS:
         try:
             return cls(CRS.from_user_input(text.upper() if text.lower().startswith("epsg:") else text))
         except CRSError as exc:
-            raise InputError(f"unknown coordinate system {text!r}: use EPSG:4326, EPSG:4490, EPSG:4545 …, "
+            raise InputError(f"unknown coordinate system {text!r}: use EPSG:4326, EPSG:4490, EPSG:4544 …, "
                              f"or gcj02 / bd09 ({exc})") from exc
 
     def describe(self) -> str:
@@ -166,7 +166,8 @@ def to_wgs84(gdf: gpd.GeoDataFrame, source: SourceCRS | None, name: str) -> tupl
             # > 180 on either axis cannot be degrees (a latitude of 104 may be a swapped pair: validation says so)
             if np.nanmax(np.abs(b), initial=0) > 180:
                 raise InputError(f"{name} has no coordinate system and its coordinates are not degrees; "
-                                 "give it with --crs (e.g. EPSG:4545 for CGCS2000 3-degree Gauss-Krüger, CM 105°E)")
+                                 "give it with --crs (e.g. EPSG:4544: CGCS2000 3-degree Gauss-Krüger, CM 105°E, "
+                                 "which covers Chengdu)")
             note = "no coordinate system in the file: assumed WGS84 (EPSG:4326); pass --crs if that is wrong"
             return gdf.set_crs(4326), note
         source = SourceCRS(gdf.crs)

@@ -82,13 +82,13 @@ def test_cgcs2000_and_gauss_kruger_sources_land_on_the_same_spot(store: Store, t
     pts = samples.facilities()
     samples.write(pts.to_crs(4490), tmp_path / "cgcs2000.gpkg")
     import_file(store, tmp_path / "cgcs2000.gpkg", "facilities")
-    gk = pts.assign(id=["G1", "G2", "G3"]).to_crs(4545)  # CGCS2000 3-degree Gauss-Krüger, CM 105°E
+    gk = pts.assign(id=["G1", "G2", "G3"]).to_crs(4544)  # CGCS2000 3-degree Gauss-Krüger, CM 105°E
     gk_csv = tmp_path / "gk.csv"
     frame = gk.drop(columns="geometry").assign(x=gk.geometry.x, y=gk.geometry.y)
     frame.to_csv(gk_csv, index=False)
     with pytest.raises(InputError, match="coordinates are not degrees; give it with --crs"):
         import_file(store, gk_csv, "facilities")
-    import_file(store, gk_csv, "facilities", crs="EPSG:4545")
+    import_file(store, gk_csv, "facilities", crs="EPSG:4544")
     got = store.read("facilities").set_index("id").geometry
     for a, b in (("F1", "G1"), ("F2", "G2"), ("F3", "G3")):
         assert got[a].distance(got[b]) < 1e-7
