@@ -7,9 +7,10 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_DB ?= demo/shequ.db
-# Runtime needs SpatiaLite; the tests also need PostgreSQL + PostGIS (a throwaway cluster per run).
+# Runtime needs SpatiaLite; the tests also need PostgreSQL + PostGIS (a throwaway cluster per run)
+# and Chromium with a CJK font (page tests and screenshots, driven by Playwright; never `playwright install`).
 DEPS_RUN := libsqlite3-mod-spatialite
-DEPS_TEST := $(DEPS_RUN) postgresql postgresql-15-postgis-3
+DEPS_TEST := $(DEPS_RUN) postgresql postgresql-15-postgis-3 chromium fonts-wqy-zenhei
 
 .PHONY: demo test venv deps deps-test lint docs clean
 
@@ -19,7 +20,7 @@ demo: deps venv
 	$(BIN)/shequ --db sqlite:///$(DEMO_DB) serve --host $(HOST) --port $(PORT)
 
 test: deps-test venv
-	SHEQU_REQUIRE_POSTGIS=1 $(BIN)/python -m pytest -q
+	SHEQU_REQUIRE_POSTGIS=1 SHEQU_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q
 	$(BIN)/ruff check .
 
 deps:

@@ -111,6 +111,46 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pairs(items: list[str] | None) -> dict[str, float]:
+    out = {}
+    for item in items or []:
+        key, _, value = item.partition("=")
+        try:
+            out[key.strip()] = float(value)
+        except ValueError:
+            raise KeyError(f"--distance wants TYPE=METRES, got {item!r}") from None
+    return out
+
+
+def cmd_analyze_coverage(args: argparse.Namespace) -> int:
+    from shequ.api.analyze import run_coverage
+
+    types = [t.strip() for t in args.types.split(",")] if args.types else None
+    if types:
+        from shequ.layers import catalog
+
+        resolved = [catalog.lookup(t) for t in types]
+        unknown = [t for t, r in zip(types, resolved, strict=True) if r is None]
+        if unknown:
+            raise KeyError(catalog.unknown_type_message(unknown[0]))
+        types = resolved
+    run = run_coverage(_store(args), args.out, types=types, level=args.level, distances=_pairs(args.distance),
+                       buffer_m=args.buffer, search_beyond_m=args.search_beyond, save=not args.no_save,
+                       show_progress=not args.quiet)
+    overall = run.summary[run.summary["zone_kind"] == "all"]
+    print(f"{'type':<26} {'distance':>9} {'households':>11} {'covered':>8} {'straight line':>14}")
+    for _, r in overall.iterrows():
+        print(f"{r['type'] + ' ' + r['name_zh']:<26} {r['distance_m']:>7.0f} m {r['households']:>11,.0f} "
+              f"{r['households_rate']:>8.1%} {r['households_rate_straight']:>14.1%}")
+    if run.islands is not None and len(run.islands):
+        print(f"note: the walking network has {len(run.islands)} islands apart from the main network "
+              f"({run.islands['length_m'].sum():,.0f} m of streets): see network_islands.csv")
+    print(f"wrote {len(run.files)} files to {run.out}/ (open coverage_map.html in a browser)")
+    if run.run_id is not None:
+        print(f"saved as analysis run {run.run_id} in the store")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from shequ.api.demo import build_demo
 
@@ -181,6 +221,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8000)
     s.set_defaults(func=cmd_serve)
 
+    s = sub.add_parser("analyze", help="run an analysis on the stored layers")
+    analyses = s.add_subparsers(dest="analysis", required=True, metavar="ANALYSIS")
+    a = analyses.add_parser("coverage", help="walking coverage of residences by facility types, gaps, "
+                            "service areas and life-circle audit")
+    a.add_argument("--types", help="comma-separated facility types (codes or Chinese names); "
+                   "default: kindergarten, primary school, health station, market, elderly day care present")
+    a.add_argument("--level", choices=["5min", "10min", "15min"],
+                   help="use the life-circle level's walking distance for every type instead of the catalog's")
+    a.add_argument("--distance", action="append", metavar="TYPE=METRES", help="override one type's distance")
+    a.add_argument("--buffer", type=float, default=25.0, help="service-area corridor half-width, metres")
+    a.add_argument("--search-beyond", type=float, default=0.0,
+                   help="also report nearest distances up to this many metres beyond the limit")
+    a.add_argument("--out", default="out/coverage", help="output folder (default out/coverage)")
+    a.add_argument("--no-save", action="store_true", help="do not record the run in the store")
+    a.add_argument("--quiet", action="store_true", help="no progress bar")
+    a.set_defaults(func=cmd_analyze_coverage)
+
     s = sub.add_parser("demo", help="build the central-Chengdu demo database from data/")
     s.add_argument("--force", action="store_true", help="rebuild even if the database has data")
     s.set_defaults(func=cmd_demo)
@@ -197,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except LayerValidationError as exc:
         print(f"error: {exc.summary(limit=50)}", file=sys.stderr)
-    except (InputError, ExportError, KeyError, FileNotFoundError) as exc:
+    except (InputError, ExportError, KeyError, FileNotFoundError, ValueError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {message}", file=sys.stderr)
     except BrokenPipeError:  # `shequ types | head`: the reader left; not an error

@@ -146,8 +146,28 @@ def _polygonal(geoms: np.ndarray) -> tuple[np.ndarray, int]:
     return geoms, int(invalid.sum())
 
 
-def residences_from(polygons: gpd.GeoDataFrame, config: dict) -> tuple[gpd.GeoDataFrame, list[str]]:
-    """Residential compounds and stand-alone residential buildings, with estimated people."""
+def _gates(points: gpd.GeoDataFrame | None, areas: np.ndarray, config: dict) -> list[str | None]:
+    """Gate nodes (barrier=gate, entrance=*) on each compound's boundary, as WKT MULTIPOINT."""
+    out: list[str | None] = [None] * len(areas)
+    if points is None or not len(points) or not len(areas):
+        return out
+    tags = _tags(points)
+    wanted = _value(config, "residences", "gate_tags")
+    is_gate = np.array([any(t.get(k) in v or (v == ["*"] and k in t) for k, v in wanted.items()) for t in tags],
+                       dtype=bool)
+    if not is_gate.any():
+        return out
+    gates = np.asarray(points.geometry.values)[is_gate]
+    tol_deg = float(_value(config, "residences", "gate_tolerance_m")) / 111_000  # metres → degrees of latitude
+    pairs = shapely.STRtree(shapely.boundary(areas)).query(gates, predicate="dwithin", distance=tol_deg)
+    for area in np.unique(pairs[1]):
+        out[area] = shapely.to_wkt(shapely.multipoints(gates[pairs[0][pairs[1] == area]]), rounding_precision=7)
+    return out
+
+
+def residences_from(polygons: gpd.GeoDataFrame, config: dict,
+                    points: gpd.GeoDataFrame | None = None) -> tuple[gpd.GeoDataFrame, list[str]]:
+    """Residential compounds and stand-alone residential buildings, with estimated people and gates."""
     notes = []
     tags = _tags(polygons)
     is_area = _matches(tags, _value(config, "residences", "area_tags"))
@@ -184,7 +204,12 @@ def residences_from(polygons: gpd.GeoDataFrame, config: dict) -> tuple[gpd.GeoDa
         "elderly": np.rint(pop * float(_value(config, "residences", "elderly_share"))).astype(int),
         "children": np.rint(pop * float(_value(config, "residences", "children_share"))).astype(int),
         "estimated": True,
+        "gates": _gates(points, geoms[rows], config),
     }, geometry=geoms[rows], crs=4326)
+    n_gates = int(frame["gates"].notna().sum())
+    if n_gates:
+        notes.append(f"{n_gates} compounds have gate nodes (barrier=gate/entrance) on their boundary: "
+                     "the walking analysis enters them there")
     return frame, notes
 
 
@@ -205,7 +230,7 @@ def read_osm(path: str | Path, config: dict | None = None,
     step("mapping facilities")
     facilities = facilities_from(points, polygons)
     step("estimating residences")
-    residences, notes = residences_from(polygons, config)
+    residences, notes = residences_from(polygons, config, points)
     return OsmLayers(streets, facilities, residences, notes)
 
 

@@ -40,6 +40,7 @@ from sqlalchemy import (
 )
 
 from shequ.layers.problems import LayerValidationError, Problem, problem_at
+from shequ.layers.results import result_tables
 from shequ.layers.schema import LAYERS, STORAGE_SRID, WRITE_ORDER, Layer
 
 DEFAULT_URL = "sqlite:///shequ.db"
@@ -129,6 +130,7 @@ class Store:
         ddl = MetaData()
         for layer in LAYERS.values():
             _table(ddl, layer)
+        result_tables(ddl)
         ddl.create_all(self.engine)
 
     def dispose(self) -> None:

@@ -126,3 +126,43 @@ def store(db_url: str) -> Iterator[Store]:
 @pytest.fixture(scope="session")
 def chengdu_pbf() -> Path:
     return CHENGDU / "chengdu_central_osm2018.osm.pbf"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (no browser download; no network)."""
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        if os.environ.get("SHEQU_REQUIRE_BROWSER"):
+            pytest.fail("chromium not installed: apt-get install chromium (make test does this)")
+        pytest.skip("chromium not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, headless=True,
+                              args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                                    "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A page that records console errors and every request leaving this machine."""
+    from urllib.parse import urlparse
+
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    pg = context.new_page()
+    pg.console_errors = []
+    pg.external_requests = []
+    pg.on("console", lambda m: pg.console_errors.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: pg.console_errors.append(str(e)))
+
+    def record(request) -> None:
+        url = urlparse(request.url)
+        if url.scheme in ("http", "https", "ws", "wss") and url.hostname not in ("127.0.0.1", "localhost"):
+            pg.external_requests.append(request.url)
+
+    pg.on("request", record)
+    yield pg
+    context.close()

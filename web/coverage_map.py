@@ -1,0 +1,140 @@
+"""The planner's coverage map: residences covered or not, gaps with people counts, facilities,
+service areas and life circles, with a layer control and a bilingual legend. Offline by design."""
+
+from __future__ import annotations
+
+import html
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from shequ.gis.coverage import CoverageResult
+from shequ.layers import catalog
+from shequ.web.offline import ATTRIBUTION, OfflineMap
+
+COVERED, UNCOVERED, GAP = "#1a9850", "#d73027", "#d73027"
+PALETTE = ["#1f78b4", "#6a3d9a", "#ff7f00", "#b15928", "#e31a1c", "#33a02c", "#a6cee3", "#fb9a99", "#cab2d6"]
+
+
+def _geojson(gdf: gpd.GeoDataFrame, simplify_m: float | None = None, decimals: int = 6) -> dict:
+    """Compact GeoJSON for the page: optional simplification (metres), rounded coordinates."""
+    gdf = gdf.to_crs(4326)
+    if simplify_m:
+        metric = gdf.to_crs(gdf.estimate_utm_crs())
+        gdf = metric.set_geometry(metric.geometry.simplify(simplify_m)).to_crs(4326)
+    import shapely
+
+    gdf = gdf.set_geometry(shapely.set_precision(gdf.geometry.values, 10**-decimals))
+    clean = gdf.copy()
+    for c in clean.columns:
+        if c != clean.geometry.name and clean[c].dtype == object:
+            clean[c] = clean[c].astype(object).where(clean[c].notna(), None)
+    return clean.__geo_interface__
+
+
+def _area_style(color: str):
+    return lambda _feature: {"color": color, "weight": 1, "fillOpacity": 0.12}
+
+
+def _legend(items: list[tuple[str, str, str]], title: str, note: str) -> str:
+    rows = "".join(
+        f'<div><span style="display:inline-block;width:12px;height:12px;background:{color};'
+        f'{"border-radius:6px;" if shape == "dot" else ""}margin-right:6px;opacity:.8"></span>'
+        f"{html.escape(label)}</div>"
+        for color, label, shape in items)
+    return (f'<div id="legend" style="position:fixed;bottom:24px;left:12px;z-index:9999;background:#fff;'
+            f'padding:8px 10px;border:1px solid #999;border-radius:4px;font:12px/1.5 sans-serif;max-width:320px">'
+            f'<b>{html.escape(title)}</b>{rows}<div style="color:#555;margin-top:4px">{html.escape(note)}</div></div>')
+
+
+def coverage_map(result: CoverageResult, *, gaps: gpd.GeoDataFrame | None = None,
+                 areas: gpd.GeoDataFrame | None = None, streets: gpd.GeoDataFrame | None = None,
+                 communities: gpd.GeoDataFrame | None = None, circles: gpd.GeoDataFrame | None = None,
+                 title: str = "社区生活圈覆盖 Coverage") -> folium.Map:
+    """A self-contained map of one coverage result."""
+    types = catalog.load_facility_types()
+    res = result.residences.to_crs(4326)
+    minx, miny, maxx, maxy = res.total_bounds
+    m = OfflineMap(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=14)
+    m.get_root().header.add_child(folium.Element(f"<title>{html.escape(title)}</title>"))
+
+    if streets is not None and len(streets):
+        folium.GeoJson(_geojson(streets[["geometry"]], simplify_m=2), name="道路 Streets",
+                       style_function=lambda _f: {"color": "#9e9e9e", "weight": 1, "opacity": 0.7}).add_to(m)
+    if communities is not None and len(communities):
+        folium.GeoJson(_geojson(communities[["code", "name", "geometry"]], simplify_m=2), name="社区 Communities",
+                       style_function=lambda _f: {"color": "#444", "weight": 2, "fill": False, "dashArray": "4"},
+                       tooltip=folium.GeoJsonTooltip(["name", "code"])).add_to(m)
+
+    wide = result.wide()
+    for k, t in enumerate(result.types):
+        th = result.thresholds[t]
+        label = f"{types[t].name_zh} {types[t].name_en} ≤ {th.distance_m:g} m"
+        part = wide[["id", "name", "households", "population", f"{t}_m", f"{t}_covered", f"{t}_line_covered",
+                     "geometry"]].rename(columns={f"{t}_m": "distance_m", f"{t}_covered": "covered",
+                                                  f"{t}_line_covered": "covered_straight"})
+        part["distance_m"] = part["distance_m"].where(np.isfinite(part["distance_m"].astype(float))).round(0)
+        fg = folium.FeatureGroup(name=f"居住单元 Residences: {label}", show=k == 0)
+        folium.GeoJson(
+            _geojson(part),
+            style_function=lambda f: {"color": COVERED if f["properties"]["covered"] else UNCOVERED,
+                                      "fillColor": COVERED if f["properties"]["covered"] else UNCOVERED,
+                                      "weight": 1, "fillOpacity": 0.45},
+            marker=folium.CircleMarker(radius=4, fill=True),
+            tooltip=folium.GeoJsonTooltip(["name", "households", "population", "distance_m", "covered",
+                                           "covered_straight"],
+                                          aliases=["名称 name", "户数 households", "人口 population",
+                                                   "步行距离 walk (m)", "已覆盖 covered", "直线覆盖 straight-line"]),
+        ).add_to(fg)
+        fg.add_to(m)
+        if gaps is not None and len(gaps[gaps["type"] == t]):
+            g = gaps[gaps["type"] == t][["type", "residences", "households", "population", "elderly", "children",
+                                          "geometry"]].copy()
+            gfg = folium.FeatureGroup(name=f"缺口 Gaps: {label}", show=k == 0)
+            folium.GeoJson(
+                _geojson(g),
+                style_function=lambda _f: {"color": GAP, "weight": 2, "fillOpacity": 0.15, "dashArray": "3"},
+                popup=folium.GeoJsonPopup(["residences", "households", "population", "elderly", "children"],
+                                          aliases=["居住单元 residences", "户数 households", "人口 people",
+                                                   "老人 elderly", "儿童 children"]),
+            ).add_to(gfg)
+            gfg.add_to(m)
+        if areas is not None and len(areas[areas["type"] == t]):
+            afg = folium.FeatureGroup(name=f"服务范围 Service areas: {label}", show=False)
+            folium.GeoJson(_geojson(areas[areas["type"] == t][["facility_id", "distance_m", "geometry"]]),
+                           style_function=_area_style(PALETTE[k % len(PALETTE)])).add_to(afg)
+            afg.add_to(m)
+
+    fac = result.facilities.to_crs(4326)
+    for k, t in enumerate(result.types):
+        sub = fac[fac["type"] == t]
+        if not len(sub):
+            continue
+        ffg = folium.FeatureGroup(name=f"设施 Facilities: {types[t].name_zh} {types[t].name_en} ({len(sub)})")
+        color = PALETTE[k % len(PALETTE)]
+        for (_, row), (x, y) in zip(sub.iterrows(), np.c_[sub.geometry.x, sub.geometry.y], strict=True):
+            name = row.get("name")
+            folium.CircleMarker([y, x], radius=6, color="#000", weight=1, fill=True, fill_color=color,
+                                fill_opacity=0.9,
+                                tooltip=f"{types[t].name_zh}: {'' if pd.isna(name) else html.escape(str(name))}"
+                                ).add_to(ffg)
+        ffg.add_to(m)
+
+    if circles is not None and len(circles):
+        cols = [c for c in ("code", "level", "population", "population_check", "missing_required", "missing")
+                if c in circles]
+        folium.GeoJson(_geojson(circles[[*cols, "geometry"]]), name="生活圈 Life circles",
+                       style_function=lambda _f: {"color": "#225ea8", "weight": 2, "fillOpacity": 0.05},
+                       popup=folium.GeoJsonPopup(cols)).add_to(m)
+
+    folium.LayerControl(collapsed=False).add_to(m)
+    first = result.types[0] if result.types else ""
+    note = (f"Walking distances on the street network; straight-line results in each tooltip. "
+            f"{ATTRIBUTION}" + (f" · distance status: {result.thresholds[first].status}" if first else ""))
+    m.get_root().html.add_child(folium.Element(_legend(
+        [(COVERED, "已覆盖 covered", "dot"), (UNCOVERED, "未覆盖 not covered", "dot"),
+         (GAP, "缺口 gap area (people in popup)", "box"), ("#9e9e9e", "道路 streets", "box")], title, note)))
+    m.fit_bounds([[miny, minx], [maxy, maxx]])
+    return m
