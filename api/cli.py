@@ -151,6 +151,31 @@ def cmd_analyze_coverage(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lifecircle(args: argparse.Namespace) -> int:
+    import geopandas as gpd
+
+    from shequ.gis.audit import generate_life_circles
+    from shequ.gis.network import WalkNetwork
+    from shequ.layers.schema import LAYERS
+    from shequ.layers.validate import validate
+
+    try:
+        lon, lat = (float(v) for v in args.at.split(","))
+    except ValueError:
+        raise KeyError(f"--at wants LON,LAT in WGS84, got {args.at!r}") from None
+    store = _store(args)
+    streets = store.read("streets")
+    if streets.empty:
+        raise KeyError("the streets layer is empty: import streets first")
+    centre = gpd.GeoDataFrame({"code": [args.code], "name": [args.name]}, geometry=gpd.points_from_xy([lon], [lat]),
+                              crs=4326)
+    circle = generate_life_circles(WalkNetwork.from_streets(streets), centre, args.level, args.buffer)
+    store.write("lifecircles", validate(circle, LAYERS["lifecircles"], source="shequ lifecircle"))
+    area = circle.to_crs(circle.estimate_utm_crs()).area.iloc[0] / 1e6
+    print(f"life circle {args.code} ({args.level}) written: {area:.2f} km² reached on foot from {lon}, {lat}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from shequ.api.demo import build_demo
 
@@ -237,6 +262,14 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--no-save", action="store_true", help="do not record the run in the store")
     a.add_argument("--quiet", action="store_true", help="no progress bar")
     a.set_defaults(func=cmd_analyze_coverage)
+
+    s = sub.add_parser("lifecircle", help="draw a life circle as the walking area around a centre")
+    s.add_argument("--at", required=True, metavar="LON,LAT", help="centre, WGS84")
+    s.add_argument("--level", required=True, choices=["5min", "10min", "15min"])
+    s.add_argument("--code", required=True)
+    s.add_argument("--name")
+    s.add_argument("--buffer", type=float, default=25.0, help="corridor half-width along streets, metres")
+    s.set_defaults(func=cmd_lifecircle)
 
     s = sub.add_parser("demo", help="build the central-Chengdu demo database from data/")
     s.add_argument("--force", action="store_true", help="rebuild even if the database has data")

@@ -1,9 +1,10 @@
 """Service areas (isochrones) from the street segments actually reached, partial segments included.
 
 A service area is the union of the reached street pieces buffered by ``buffer_m`` — the walkable
-corridor, not a circle — clipped to the disc of radius d around the origin (nothing reachable within
-d can lie outside it) and joined to the origin by its access leg, so it always contains the origin
-and its area never exceeds π·d².
+corridor, not a circle — with the blocks it encloses filled in (their buildings front reached
+streets), clipped to the disc of radius d around the origin (nothing reachable within d can lie
+outside it) and joined to the origin by its access leg, so it always contains the origin and its
+area never exceeds π·d².
 """
 
 from __future__ import annotations
@@ -51,8 +52,13 @@ def _reached_pieces(network: WalkNetwork, dist: np.ndarray, limit: float, origin
     return shapely.linestrings(np.concatenate(segments))
 
 
+def _fill_holes(geom: shapely.Geometry) -> shapely.Geometry:
+    parts = shapely.get_parts(geom)
+    return shapely.union_all(shapely.polygons(shapely.get_exterior_ring(parts)))
+
+
 def service_areas(network: WalkNetwork, origins: np.ndarray, distances: np.ndarray | float,
-                  buffer_m: float = DEFAULT_BUFFER_M) -> np.ndarray:
+                  buffer_m: float = DEFAULT_BUFFER_M, fill_holes: bool = True) -> np.ndarray:
     """One service-area polygon per origin point (metric CRS) for its walking distance."""
     origins = np.asarray(origins)
     distances = np.broadcast_to(np.asarray(distances, dtype=float), (len(origins),))
@@ -65,6 +71,8 @@ def service_areas(network: WalkNetwork, origins: np.ndarray, distances: np.ndarr
         pieces = _reached_pieces(network, dist, limit, snap, i)
         leg = shapely.linestrings([shapely.get_coordinates(origins[i])[0], snap.xy[i]])
         corridor = shapely.union_all(shapely.buffer(np.r_[pieces, [leg]], buffer_m, quad_segs=4))
+        if fill_holes:
+            corridor = _fill_holes(corridor)
         disc = shapely.buffer(origins[i], limit, quad_segs=32)
         area = shapely.intersection(corridor, disc)
         if not area.contains(origins[i]):  # access leg longer than the distance: only the spot itself

@@ -191,3 +191,14 @@ def test_thresholds_by_level_and_catalog() -> None:
     assert thresholds(["market"], level="10min")["market"].status == "verified"
     with pytest.raises(ValueError, match="unknown facility type"):
         thresholds(["kindergarden"])
+
+
+def test_isochrone_fills_the_blocks_it_walks_around() -> None:
+    # A 100 m square block; from a corner, 450 m walks all the way round it.
+    st = streets([(0, 0), (100, 0), (100, 100), (0, 100), (0, 0)], [(0, 0), (-300, 0)])
+    net = WalkNetwork.from_streets(st, crs=CRS)
+    origin = Point(X, Y)
+    (filled,) = service_areas(net, np.array([origin]), 450, buffer_m=10)
+    (hollow,) = service_areas(net, np.array([origin]), 450, buffer_m=10, fill_holes=False)
+    assert filled.contains(Point(X + 50, Y + 50)) and not hollow.contains(Point(X + 50, Y + 50))
+    assert filled.area <= np.pi * 450**2
