@@ -26,7 +26,7 @@ import pandas as pd
 import shapely
 
 from shequ.gis.network import Snap, WalkNetwork
-from shequ.gis.reach import nearest, with_sources
+from shequ.gis.reach import ReachGraph
 from shequ.layers import catalog
 
 PEOPLE = ("households", "population", "elderly", "children")
@@ -202,9 +202,8 @@ class Coverage:
         entry_snap = net.snap(entries)
         fac_snap = net.snap(fac_m) if len(fac_m) else Snap(np.empty(0, dtype=int), np.empty(0), np.empty(0),
                                                              np.empty((0, 2)))
-        graph = with_sources(net, fac_snap)
-        group_start = np.r_[0, np.flatnonzero(np.diff(owner)) + 1]
         n_res = len(res_m)
+        reach_graph = ReachGraph.build(net, fac_snap, entry_snap, owner, n_res)
         island = np.ones(n_res, dtype=bool)
         np.logical_and.at(island, owner, net.edge_component(entry_snap.edge) != net.main_component)
         types_col = self.facilities["type"].to_numpy()
@@ -215,9 +214,8 @@ class Coverage:
         for t in iterate:
             limit = self.thresholds[t].distance_m
             rows = np.flatnonzero(types_col == t)
-            reach = nearest(net, graph, fac_snap, rows, entry_snap,
-                            limit + DISTANCE_TOLERANCE_M + self.search_beyond_m)
-            dist, src = _per_residence(reach.distance, reach.source, group_start)
+            reach = reach_graph.nearest(rows, limit + DISTANCE_TOLERANCE_M + self.search_beyond_m)
+            dist, src = reach.distance.copy(), reach.source
             # A facility inside the compound serves it directly.
             if len(rows) and is_area.any():
                 inside = shapely.STRtree(fac_m[rows]).query(res_m, predicate="contains")
@@ -240,18 +238,6 @@ class Coverage:
     @property
     def types(self) -> list[str]:
         return list(self.thresholds)
-
-
-def _per_residence(dist: np.ndarray, src: np.ndarray, group_start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The best entry of each residence (entries are grouped by residence, in order)."""
-    best = np.minimum.reduceat(dist, group_start)
-    n = len(group_start)
-    owner = np.repeat(np.arange(n), np.diff(np.r_[group_start, len(dist)]))
-    idx = np.flatnonzero(dist == best[owner])  # entries achieving their residence's best
-    _, first = np.unique(owner[idx], return_index=True)
-    chosen = np.full(n, 0)
-    chosen[owner[idx[first]]] = idx[first]
-    return best.astype(float), np.where(np.isfinite(best), src[chosen], -1)
 
 
 def _straight(res: np.ndarray, fac: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

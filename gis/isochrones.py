@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 import shapely
-from scipy.sparse.csgraph import dijkstra
 
 from shequ.gis.network import Snap, WalkNetwork
-from shequ.gis.reach import with_sources
+from shequ.gis.reach import ReachGraph
 
 DEFAULT_BUFFER_M = 25.0
 
@@ -63,11 +62,10 @@ def service_areas(network: WalkNetwork, origins: np.ndarray, distances: np.ndarr
     origins = np.asarray(origins)
     distances = np.broadcast_to(np.asarray(distances, dtype=float), (len(origins),))
     snap = network.snap(origins)
-    graph = with_sources(network, snap)
-    n = network.n_nodes
+    reach = ReachGraph.build(network, snap)
     out = np.empty(len(origins), dtype=object)
     for i, limit in enumerate(distances):
-        dist = dijkstra(graph, directed=True, indices=n + i, limit=limit)[:n]
+        dist = reach.from_source(i, limit)
         pieces = _reached_pieces(network, dist, limit, snap, i)
         leg = shapely.linestrings([shapely.get_coordinates(origins[i])[0], snap.xy[i]])
         corridor = shapely.union_all(shapely.buffer(np.r_[pieces, [leg]], buffer_m, quad_segs=4))

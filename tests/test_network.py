@@ -150,6 +150,41 @@ def test_gates_are_used_when_given() -> None:
     assert np.isinf(ignored["distance_m"].iloc[0])
 
 
+def test_a_compound_with_two_gates_takes_the_better_one() -> None:
+    # Gates on the west (20 m from the street x=0) and east (10 m from x=700) sides; a kindergarten
+    # on each street. Each gate reaches its own street only: the compound's distance is the best.
+    st = streets([(0, -500), (0, 500)], [(700, -500), (700, 500)])
+    compound = box(X + 20, Y - 100, X + 690, Y + 100)
+    gates = gpd.GeoSeries([Point(X + 20, Y), Point(X + 690, Y)], crs=CRS)
+    net = WalkNetwork.from_streets(st, crs=CRS)
+    th = thresholds(["kindergarten"], overrides={"kindergarten": 500})
+    got = Coverage(net, residences([compound]), kindergartens((-5, 200), (705, -100)), th,
+                   gates=gates).solve().long
+    assert got["distance_m"].iloc[0] == pytest.approx(min(20 + 200 + 5, 10 + 100 + 5), abs=1e-6)
+    assert got["facility_id"].iloc[0] == "k1"
+
+
+def test_a_loop_street_walks_directly_or_round_whichever_is_shorter() -> None:
+    # A closed 400 m ring met by a spur at its single junction (0, 0). Facility and residences sit
+    # on the ring's one edge: one 50 m along it, one 390 m along it (10 m the other way round).
+    ring = [(0, 0), (100, 0), (100, 100), (0, 100), (0, 0)]
+    st = streets(ring, [(0, 0), (-200, 0)])
+    res = residences([Point(X + 60, Y - 1), Point(X, Y + 10)])
+    got = solve(st, res, kindergartens((10, 1)), limit=400)
+    assert got.loc["r0", "distance_m"] == pytest.approx(50 + 1 + 1, abs=1e-6)
+    assert got.loc["r1", "distance_m"] == pytest.approx(10 + 10 + 1, abs=1e-6)
+
+
+def test_the_nearest_of_several_facilities_is_named() -> None:
+    st = streets([(0, 0), (500, 0), (1000, 0)])
+    res = residences([Point(X + 100, Y), Point(X + 900, Y), Point(X + 480, Y)])
+    got = solve(st, res, kindergartens((0, 0), (1000, 0), (520, 0)), limit=300)
+    assert got.loc["r0", "facility_id"] == "k0" and got.loc["r0", "distance_m"] == pytest.approx(100)
+    assert got.loc["r1", "facility_id"] == "k1" and got.loc["r1", "distance_m"] == pytest.approx(100)
+    # across a junction, the same edge does not matter
+    assert got.loc["r2", "facility_id"] == "k2" and got.loc["r2", "distance_m"] == pytest.approx(40)
+
+
 def test_isochrone_includes_partial_segments_and_is_sane() -> None:
     st = streets([(0, 0), (500, 0), (1000, 0)], [(500, 0), (500, 1000)])
     net = WalkNetwork.from_streets(st, crs=CRS)
