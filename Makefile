@@ -12,7 +12,7 @@ DEMO_DB ?= demo/shequ.db
 DEPS_RUN := libsqlite3-mod-spatialite
 DEPS_TEST := $(DEPS_RUN) postgresql postgresql-15-postgis-3 chromium fonts-wqy-zenhei
 
-.PHONY: demo test venv deps deps-test lint docs clean
+.PHONY: demo test bench venv deps deps-test lint docs clean
 
 demo: deps venv
 	@mkdir -p $(dir $(DEMO_DB))
@@ -22,6 +22,15 @@ demo: deps venv
 test: deps-test venv
 	SHEQU_REQUIRE_POSTGIS=1 SHEQU_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q
 	$(BIN)/ruff check .
+
+# The walking-coverage benchmark (not part of `make test`): shequ against the networkx recipes and
+# pandana, in one process on the same data. pandana is AGPL and optional: if it does not install,
+# the benchmark runs without it. BENCH_ARGS="--quick" for a one-minute smoke run.
+BENCH_ARGS ?=
+bench: deps venv
+	@$(BIN)/pip install --quiet -e ".[bench]" || \
+		echo "note: pandana (optional, AGPL) did not install; the benchmark runs without it"
+	$(BIN)/python bench/coverage_bench.py $(BENCH_ARGS)
 
 deps:
 	@scripts/system-deps.sh $(DEPS_RUN)
