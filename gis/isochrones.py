@@ -20,11 +20,19 @@ DEFAULT_BUFFER_M = 25.0
 
 def _reached_pieces(network: WalkNetwork, dist: np.ndarray, limit: float, origin: Snap, i: int) -> np.ndarray:
     """LineStrings of every reached (part of a) street piece."""
-    pe = network.piece_edge
+    # Only pieces of edges with a reached end, or of the origin's own edge, can be reached: pieces
+    # are stored edge by edge, so those are a few index ranges, not a pass over the whole city.
+    reached = dist < np.inf
+    edges = np.flatnonzero(reached[network.edge_u] | reached[network.edge_v])
+    edges = np.union1d(edges, origin.edge[i : i + 1])
+    lo = np.searchsorted(network.piece_edge, edges, "left")
+    hi = np.searchsorted(network.piece_edge, edges, "right")
+    sel = np.repeat(lo - np.cumsum(np.r_[0, (hi - lo)[:-1]]), hi - lo) + np.arange((hi - lo).sum())
+    pe = network.piece_edge[sel]
     length = network.edge_length[pe]
-    a, b = network.piece_xy[:, 0], network.piece_xy[:, 1]
+    a, b = network.piece_xy[sel, 0], network.piece_xy[sel, 1]
     plen = np.hypot(*(b - a).T)
-    o1 = network.piece_offset
+    o1 = network.piece_offset[sel]
     o2 = o1 + plen
     r_u = limit - dist[network.edge_u[pe]]
     r_v = limit - dist[network.edge_v[pe]]
@@ -75,6 +83,7 @@ def service_areas(network: WalkNetwork, origins: np.ndarray, distances: np.ndarr
         area = shapely.intersection(corridor, disc)
         if not area.contains(origins[i]):  # access leg longer than the distance: only the spot itself
             area = shapely.union(area, shapely.buffer(origins[i], min(buffer_m, limit)))
-        assert area.contains(origins[i]) and area.area <= np.pi * limit**2, "service area sanity check"
+        if not (area.contains(origins[i]) and area.area <= np.pi * limit**2):  # a bug, never the data
+            raise RuntimeError(f"service area {i} fails its sanity check (contains origin, area <= pi d^2)")
         out[i] = area
     return out

@@ -55,7 +55,7 @@ class WalkNetwork:
     edge_length: np.ndarray
     edge_street: np.ndarray  # row of the source street of each edge
     piece_xy: np.ndarray  # (P, 2, 2) start/end of each straight piece
-    piece_edge: np.ndarray  # (P,)
+    piece_edge: np.ndarray  # (P,) non-decreasing: pieces are stored edge by edge, in order along each
     piece_offset: np.ndarray  # (P,) offset of the piece start along its edge
     graph: csr_matrix = field(repr=False)
     component: np.ndarray = field(repr=False)  # component label per node
