@@ -1,5 +1,5 @@
 """`shequ import-osm` on the real Chengdu extract, checked against an independent extraction
-(shared/data/chengdu/chengdu_central.gpkg, made with pyosmium/pyrosm, not GDAL)."""
+(tests/reference/chengdu_central.gpkg, made with pyosmium/pyrosm, not GDAL)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,7 @@ from shequ.layers.osm import import_osm, load_config, parse_other_tags
 from shequ.layers.problems import LayerValidationError
 from shequ.layers.store import Store
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "chengdu" / "chengdu_central.gpkg"
-needs_reference = pytest.mark.skipif(not REFERENCE.exists(), reason="shared/ reference extraction not present")
+REFERENCE = Path(__file__).resolve().parent / "reference" / "chengdu_central.gpkg"
 
 
 @pytest.fixture
@@ -34,7 +33,6 @@ def test_counts_per_layer(chengdu: tuple) -> None:
     assert counts["residences"] >= 186
 
 
-@needs_reference
 def test_streets_and_walkability_match_the_reference(chengdu: tuple) -> None:
     store, _, _ = chengdu
     ref = pyogrio.read_dataframe(REFERENCE, layer="streets")
@@ -49,7 +47,6 @@ def test_streets_and_walkability_match_the_reference(chengdu: tuple) -> None:
     assert streets.loc[streets["class"] == "footway", "walkable"].all()
 
 
-@needs_reference
 def test_kindergartens_and_police_rooms_are_found(chengdu: tuple) -> None:
     store, _, _ = chengdu
     ref = pyogrio.read_dataframe(REFERENCE, layer="pois")
@@ -63,7 +60,6 @@ def test_kindergartens_and_police_rooms_are_found(chengdu: tuple) -> None:
         assert (facilities.loc[ids, "type"] == code).all()
 
 
-@needs_reference
 def test_residence_estimate_follows_the_documented_rule(chengdu: tuple) -> None:
     store, _, _ = chengdu
     config = load_config()
