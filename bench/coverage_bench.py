@@ -117,7 +117,7 @@ def measure(into: Phase) -> Iterator[None]:
 T = TypeVar("T")
 
 
-def timed(into: Phase, fn: Callable[[], T], repeat_s: float, max_runs: int = 50) -> T:
+def timed(into: Phase, fn: Callable[[], T], repeat_s: float, max_runs: int = 1000) -> T:
     """Run ``fn`` once under ``measure`` (time and memory), then again while the runs so far took
     under ``repeat_s``; the fastest run counts.
 
