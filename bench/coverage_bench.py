@@ -327,7 +327,11 @@ def run_engine(case: Case, limit: float, repeat_s: float) -> tuple[Result, Share
     # Facilities and residences become virtual nodes once per analysis: part of the build.
     reach_graph = timed(r.build, lambda: ReachGraph.build(net, fac, res), repeat_s)
     rows = {t: np.flatnonzero(case.fac_type == t) for t in case.types}
-    reach = timed(r.query, lambda: {t: reach_graph.nearest(rows[t], limit + TOL) for t in case.types}, repeat_s)
+    def query() -> dict[str, Any]:
+        return {t: reach_graph.nearest(rows[t], limit + TOL) for t in case.types}
+
+    reach = timed(r.query, query, repeat_s)
+    r.extra["query_fn"] = query
 
     def agg() -> np.ndarray:
         covered = np.column_stack([reach[t].distance <= limit + TOL for t in case.types])
@@ -344,11 +348,38 @@ def run_engine(case: Case, limit: float, repeat_s: float) -> tuple[Result, Share
 def run_floor(s: Shared, types: list[str], repeat_s: float) -> Result:
     """The floor: only the scipy call the engine is built on, no post-processing (checked untimed)."""
     r, n = Result("floor"), s.net.n_nodes
-    dists = timed(r.query, lambda: {t: dijkstra(s.graph, directed=True, indices=n + s.rows[t], min_only=True,
-                                                limit=s.limit + TOL) for t in types}, repeat_s)
+
+    def query() -> dict[str, np.ndarray]:
+        return {t: dijkstra(s.graph, directed=True, indices=n + s.rows[t], min_only=True, limit=s.limit + TOL)
+                for t in types}
+
+    dists = timed(r.query, query, repeat_s)
+    r.extra["query_fn"] = query
     r.covered = np.column_stack([residence_covered(s.net, dists[t][:n], s.fac, s.rows[t], s.res, s.limit + TOL)
                                  for t in types])
     return r
+
+
+def alternate(results: list[Result], repeat_s: float, max_runs: int = 1000) -> None:
+    """Re-time the query phases of ``results`` taking turns, and keep each one's fastest run.
+
+    The engine-versus-floor ratio compares two sub-millisecond calls; timed one after the other,
+    a burst of load on a shared machine lands on one of them and moves the ratio by 2x. Taking
+    turns exposes both to the same moments.
+    """
+    best = [r.query.seconds for r in results]
+    spent, runs = 0.0, 0
+    while runs < max_runs and spent < repeat_s:
+        for i, r in enumerate(results):
+            t0 = time.perf_counter()
+            r.extra["query_fn"]()
+            dt = time.perf_counter() - t0
+            best[i] = min(best[i], dt)
+            spent += dt
+        runs += 1
+    for r, b in zip(results, best, strict=True):
+        r.query.seconds = b
+        r.query.runs += runs
 
 
 def nx_graph(s: Shared) -> Any:
@@ -729,7 +760,9 @@ def run_size(case: Case, limit: float, budget: float, repeat_s: float,
     log(f"  engine: {eng.extra['nodes']:,} nodes, {eng.extra['edges']:,} edges, {eng.extra['residences']:,} "
         f"residences, {eng.extra['facilities']:,} facilities; build {eng.build.seconds:.2f} s, "
         f"snap {eng.snap.seconds:.2f} s, query {eng.query.seconds:.3f} s")
-    results = [eng, run_floor(s, case.types, repeat_s)]
+    floor = run_floor(s, case.types, repeat_s)
+    alternate([eng, floor], repeat_s)
+    results = [eng, floor]
     pan = run_pandana(s, case.types, budget, repeat_s)
     results.append(pan)
     log(f"  pandana: {pan.status}" + (f", build {pan.build.seconds:.1f} s" if pan.status == "ok" else ""))
