@@ -84,6 +84,12 @@ class Layer:
 
 _COUNT = dict(minimum=0)
 
+
+def _boundary_field(of: str) -> Field:
+    return Field("boundary", "enum", f"Official {of} boundary, or a draft made by `shequ draft` for planners to edit",
+                 "边界状态（正式/草拟）", choices={"official": ("正式", "官方"), "draft": ("草拟", "草案", "草稿")},
+                 default="official")
+
 COMMUNITIES = Layer(
     name="communities",
     en="Communities",
@@ -103,6 +109,7 @@ COMMUNITIES = Layer(
               default="urban", shp_name="urb_rural"),
         Field("households", "int", "Resident households", "户数", unit="households", **_COUNT),
         Field("population", "int", "Resident population", "常住人口", unit="persons", **_COUNT),
+        _boundary_field("community"),
     ),
 )
 
@@ -125,6 +132,7 @@ GRIDS = Layer(
         Field("party_branch", "str", "Party branch or group of the grid", "网格党支部（党小组）", shp_name="party_br"),
         Field("households", "int", "Resident households", "户数", unit="households", **_COUNT),
         Field("population", "int", "Resident population", "常住人口", unit="persons", **_COUNT),
+        _boundary_field("grid"),
     ),
 )
 

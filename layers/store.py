@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio  # noqa: F401 - load GDAL before SpatiaLite, see _sqlite_engine
 import shapely
 from geoalchemy2 import Geometry
 from geoalchemy2.elements import WKBElement
@@ -35,6 +36,7 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    inspect,
     select,
     text,
 )
@@ -67,6 +69,9 @@ TABLES: dict[str, Table] = {name: _table(MetaData(), layer) for name, layer in L
 
 
 def _sqlite_engine(url: str) -> Engine:
+    # SQLite loads mod_spatialite with RTLD_GLOBAL, so the system PROJ and GEOS it links against
+    # become the process's global symbols; a GDAL loaded afterwards (pyogrio's wheel bundles its own
+    # PROJ) binds to them and crashes closing a GeoPackage. The module imports pyogrio first for that.
     # pyenv-built Pythons ship a sqlite3 without enable_load_extension; pysqlite3-binary has it.
     try:
         import pysqlite3.dbapi2 as dbapi
@@ -132,6 +137,22 @@ class Store:
             _table(ddl, layer)
         result_tables(ddl)
         ddl.create_all(self.engine)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """A database made by an older shequ gets the optional fields added since (no data changes)."""
+        found = inspect(self.engine)
+        missing = [(layer, f) for layer in LAYERS.values()
+                   for names in [{c["name"] for c in found.get_columns(layer.name)}]
+                   for f in layer.fields if f.name not in names]
+        if not missing:
+            return
+        with self.engine.begin() as conn:
+            for layer, f in missing:
+                if f.required:
+                    raise RuntimeError(f"{layer.name} lacks the required column {f.name!r}: rebuild this database")
+                sql_type = _SQL_TYPES[f.type]().compile(dialect=self.engine.dialect)
+                conn.execute(text(f'ALTER TABLE {layer.name} ADD COLUMN "{f.name}" {sql_type}'))
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -87,3 +87,34 @@ def test_replace_swaps_the_layer(store: Store) -> None:
                          mode="replace")
     assert (result.inserted, result.deleted) == (1, 3)
     assert list(store.read("streets")["id"]) == ["S1"]
+
+
+def test_a_database_from_an_older_shequ_gets_new_optional_columns(store: Store) -> None:
+    _load_all(store)
+    with store.engine.begin() as conn:  # what a database made before the field existed looks like
+        conn.execute(text('ALTER TABLE grids DROP COLUMN "boundary"'))
+    assert "boundary" not in {c["name"] for c in inspect(store.engine).get_columns("grids")}
+    store.dispose()
+    reopened = Store(store.url)
+    try:
+        grids = reopened.read("grids")
+        assert len(grids) == 2 and grids["boundary"].isna().all()
+    finally:
+        reopened.dispose()
+
+
+def test_writing_a_geopackage_after_opening_spatialite_does_not_crash(tmp_path) -> None:
+    # A fresh process, so that nothing earlier in the test run has loaded GDAL first.
+    import subprocess
+    import sys
+
+    script = (
+        "import geopandas as gpd, shapely, sys\n"
+        "from shequ.layers.store import Store\n"
+        f"Store('sqlite:///{tmp_path / 'a.db'}').count('grids')\n"
+        "gdf = gpd.GeoDataFrame(geometry=[shapely.box(104, 30, 104.01, 30.01)], crs=4326)\n"
+        f"gdf.to_file('{tmp_path / 'a.gpkg'}')\n"
+        "print('written')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "written" in run.stdout, run.stderr[-2000:]
