@@ -1,0 +1,174 @@
+"""Policy profiles: every number against the documents, every quote found in its source text."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from shequ.layers.profiles import RULES, ProfileError, load_profile, shipped
+
+SOURCES = Path(__file__).resolve().parent.parent / "docs" / "sources"
+
+# The numbers of ../shared/reference/seed-rules.md, typed in again here (not read from the profiles).
+EXPECTED = {
+    "national": {"service_centre_m2_per_100_households": (30, "完整社区建设试点: 综合服务设施面积"),
+                 "grid_households": ([300, 500], "§3.3 Urban 综合网格 size")},
+    "yuxi": {"service_centre_m2_per_100_households": (30, "二(三)12"), "service_centre_min_m2": (400, "二(三)12")},
+    "chifeng": {"community_households": ([1000, 2000], "三(二)1"),
+                "service_centre_m2_per_100_households": (20, "三(二)1"),
+                "service_centre_min_m2": (200, None), "one_stop_min_m2": (50, None),
+                "staff_per_households": (400, "三(六)1")},
+    "zhuji": {"community_households": ([1500, 3000], "二(一)4"),
+              "service_centre_m2_per_100_households": (35, "二(四)15"), "service_centre_min_m2": (350, "二(四)15"),
+              "new_community_service_centre_min_m2": (900, "二(四)15"), "street_centre_min_m2": (500, "二(四)15"),
+              "staff_formula": ({"base": [8, 10], "above_households": 2000, "extra_per_households": [300, 400]},
+                                "二(三)12"),
+              "party_workers_min": (1, "二(三)11"), "grid_party_branch_required": (True, "二(一)3")},
+    "xingtai": {"new_community_households": ([1500, 3000], "二(三)"),
+                "service_centre_m2_per_100_households": (30, "四(二)"),
+                "new_community_service_centre_min_m2": (500, "四(二)"),
+                "grid_manager_required": (True, "二(四)"), "social_workers_min": (1, "四(三)")},
+}
+REQUIRED = {
+    "yuxi": {"community_health_station", "emergency_shelter", "video_surveillance", "fire_facility"},
+    "chifeng": {"culture_sports_room", "community_health_station"},
+    "zhuji": {"community_service_centre"},
+    "xingtai": {"convenience_service_point", "video_surveillance", "micro_fire_station", "emergency_shelter",
+                "elderly_day_care", "police_room", "one_stop_service_hall", "party_member_room"},
+}
+TARGETS = {  # (rule, share, year) that must be among the profile's targets
+    "chifeng": [("harmonious_community", 0.3, 2009), ("harmonious_community", 0.6, 2010)],
+    "zhuji": [("five_star", 0.7, 2018), ("five_star", 0.85, 2019), ("five_star", 1.0, 2020)],
+    "xingtai": [("convenience_service_point", 1.0, 2020), ("video_surveillance", 1.0, 2020),
+                ("information_platform", 0.6, 2020), ("information_platform", 0.3, 2020)],
+    "national": [("community_service_centre", 1.0, 2025), ("community_service_centre", 0.8, 2025)],
+}
+FUNDING = {"chifeng": {10000}, "zhuji": {100000}, "xingtai": {100000, 50000, 200000}}
+
+
+def test_the_shipped_profiles() -> None:
+    assert shipped() == ["chifeng", "national", "xingtai", "yuxi", "zhuji"]
+    for name in shipped():
+        profile = load_profile(name)
+        assert profile.lineage[-1] == "national"
+        assert all(rule.status and rule.source_title for rule in profile.rules.values())
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_numbers_match_the_documents(name: str) -> None:
+    profile = load_profile(name)
+    for key, (value, clause) in EXPECTED[name].items():
+        rule = profile.get(key)
+        assert rule is not None, (name, key)
+        assert rule.value == value, (name, key, rule.value)
+        assert rule.profile == name, f"{name}.{key} should be stated by {name}, not inherited"
+        if clause:
+            assert rule.clause.startswith(clause) or clause in rule.clause, (name, key, rule.clause)
+
+
+@pytest.mark.parametrize("name", sorted(REQUIRED))
+def test_required_facilities(name: str) -> None:
+    types = {item["type"] for item in load_profile(name).value("required_facilities")}
+    assert REQUIRED[name] <= types, REQUIRED[name] - types
+
+
+@pytest.mark.parametrize("name", sorted(TARGETS))
+def test_targets_and_funding(name: str) -> None:
+    profile = load_profile(name)
+    got = {(t["rule"], t.get("share"), t["year"]) for t in profile.value("targets")}
+    assert set(TARGETS[name]) <= got, set(TARGETS[name]) - got
+    if name in FUNDING:
+        assert FUNDING[name] <= {f["value"] for f in profile.value("funding")}
+
+
+def test_rules_a_city_does_not_state_come_from_national() -> None:
+    yuxi = load_profile("yuxi")
+    assert yuxi.get("community_households") is None  # Yuxi gives no number, nor does national
+    grid = yuxi.get("grid_households")
+    assert yuxi.inherited("grid_households") and grid.profile == "national" and grid.status == "secondary"
+    assert not yuxi.inherited("service_centre_min_m2")
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def _quotes(doc: dict) -> list[tuple[str, str, str]]:
+    """(rule, source key, quote) for every quote in a profile file, list items included."""
+    out = []
+    for key, rule in doc["rules"].items():
+        if rule.get("quote"):
+            out.append((key, rule["source"], rule["quote"]))
+        if isinstance(rule["value"], list):
+            out += [(key, rule["source"], item["quote"]) for item in rule["value"]
+                    if isinstance(item, dict) and item.get("quote")]
+    return out
+
+
+@pytest.mark.parametrize("name", ["national", "yuxi", "chifeng", "zhuji", "xingtai"])
+def test_every_quote_is_in_its_source_text(name: str) -> None:
+    doc = json.loads((Path(__file__).resolve().parent.parent / "data" / "profiles" / f"{name}.json")
+                     .read_text(encoding="utf-8"))
+    quotes = _quotes(doc)
+    assert quotes
+    sources = {**json.loads((SOURCES.parent.parent / "data" / "profiles" / "national.json")
+                            .read_text(encoding="utf-8"))["sources"], **doc["sources"]}
+    for key, source, quote in quotes:
+        file = sources[source].get("file") or "standards.md"
+        text = _squash((SOURCES / file).read_text(encoding="utf-8"))
+        assert _squash(quote) in text, f"{name}.{key}: quote not found in {file}: {quote}"
+
+
+def _write(tmp_path: Path, doc: dict) -> str:
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    return str(path)
+
+
+def _own(**rules) -> dict:
+    return {"name": "mine", "extends": "national", "sources": {"ME": {"title": "我市社区建设标准（2024）"}},
+            "rules": rules}
+
+
+def _rule(value, **kw) -> dict:
+    return {"value": value, "unit": "households", "applies_to": "urban communities", "source": "ME",
+            "clause": "第三条", "status": "verified", **kw}
+
+
+def test_a_users_own_profile_extends_national(tmp_path: Path) -> None:
+    profile = load_profile(_write(tmp_path, _own(community_households=_rule([800, 1500]))))
+    assert profile.value("community_households") == [800, 1500]
+    assert profile.get("community_households").citation == "我市社区建设标准（2024） 第三条 (verified)"
+    assert profile.inherited("service_centre_m2_per_100_households")
+
+
+@pytest.mark.parametrize(("rules", "message"), [
+    ({"community_size": _rule([1, 2])}, "unknown rule"),
+    ({"community_households": {k: v for k, v in _rule([1, 2]).items() if k != "clause"}}, "missing clause"),
+    ({"community_households": _rule([1, 2], status="official")}, "status 'official' is not one of"),
+    ({"community_households": _rule([1, 2], source="XX")}, "source 'XX' is not among"),
+    ({"community_households": _rule([3000, 1500])}, "value must be [low, high]"),
+    ({"service_centre_min_m2": _rule("400")}, "value must be a number"),
+    ({"required_facilities": _rule([{"type": "kindergarden"}])}, "did you mean kindergarten"),
+])
+def test_a_bad_profile_names_the_file_rule_and_reason(tmp_path: Path, rules: dict, message: str) -> None:
+    path = _write(tmp_path, _own(**rules))
+    with pytest.raises(ProfileError, match=re.escape(message)) as err:
+        load_profile(path)
+    assert path in str(err.value) and f"rule {next(iter(rules))!r}" in str(err.value)
+
+
+def test_unknown_profile_and_circular_extends(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError, match="shipped profiles are chifeng, national"):
+        load_profile("beijing")
+    path = tmp_path / "mine.json"
+    _write(tmp_path, {**_own(), "extends": str(path)})  # extends itself
+    with pytest.raises(ProfileError, match="circle"):
+        load_profile(str(path))
+
+
+def test_every_rule_key_has_a_kind_and_a_meaning() -> None:
+    assert all(kind and meaning for kind, meaning in RULES.values())
