@@ -1,0 +1,453 @@
+"""Drafting community and grid boundaries from streets and residences.
+
+Most towns have no clean digital boundaries; a planner needs a first draft to edit. The rules
+(also in README and ``docs/architecture.md``):
+
+- **Blocks** are the faces of the street network inside the area (every street bounds blocks,
+  walkable or not). Faces that share a residential compound (小区) and an edge are one block, so a
+  compound crossed by its own footways stays whole. Blocks are never cut, unless asked
+  (``split_blocks``): then a block alone above the maximum is cut into strips across its long side
+  holding equal households (spread over each compound's area), and the reason says so.
+- Blocks without residents join the populated block fewest block-to-block steps away, so every
+  block belongs to a unit and units stay contiguous; a part of the area with no residents at all
+  is a unit of its own ("no residents").
+- Units come from PySAL spopt's max-p regionalisation: the largest number of contiguous regions
+  each reaching the minimum household count (the most compact of several max-p constructions).
+  A region above the maximum is split again with max-p where its blocks allow; what stays outside
+  the range is reported with the reason.
+- Units tile their parent exactly (communities: the area; grids: their community): they are unions
+  of faces of one polygonisation of the parent.
+- Codes follow reading order, 自西向东、自北向南 (DB11/T 2157, DB6101/T 3185): rows from north to
+  south, each row west to east. A drafted community's code is county (GB/T 2260) + street ``900``
+  (a town-level code no official list uses) + a 3-digit sequence; a grid's is its community's code
+  + a 3-digit sequence (the DB11/T 2157 structure, 15 digits).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from itertools import pairwise
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy.sparse import coo_matrix, csr_matrix
+from scipy.sparse.csgraph import connected_components, dijkstra
+
+from shequ.gis.crs import metric_crs
+
+PEOPLE = ("households", "population")
+#: street part of a drafted community's 12-digit code
+DRAFT_STREET_CODE = "900"
+#: faces sharing a boundary shorter than this (metres) only touch at a point
+_EDGE_M = 1e-6
+#: precision (metres) of blocks once some were cut into strips
+GRID_M = 1e-6
+
+
+@dataclass
+class DraftUnit:
+    geometry: shapely.Geometry
+    households: float
+    population: float
+    blocks: int
+    reason: str
+
+
+# ---- blocks -----------------------------------------------------------------------------------
+def _rook(geoms: np.ndarray) -> csr_matrix:
+    """Polygons sharing an edge (not only a point), as a symmetric sparse matrix."""
+    n = len(geoms)
+    if n < 2:
+        return csr_matrix((n, n))
+    i, j = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    keep = i < j
+    i, j = i[keep], j[keep]
+    shared = shapely.length(shapely.intersection(shapely.boundary(geoms[i]), shapely.boundary(geoms[j])))
+    i, j = i[shared > _EDGE_M], j[shared > _EDGE_M]
+    return coo_matrix((np.ones(2 * len(i)), (np.r_[i, j], np.r_[j, i])), shape=(n, n)).tocsr()
+
+
+def street_blocks(area: shapely.Geometry, streets: np.ndarray, compounds: np.ndarray | None = None) -> np.ndarray:
+    """Faces of the streets inside ``area`` (metric CRS), faces of one compound merged; they tile ``area``."""
+    lines = shapely.intersection(streets, area)
+    lines = lines[~shapely.is_empty(lines)]
+    polys = shapely.get_parts(area)
+    rings = [shapely.get_exterior_ring(p) for p in polys]
+    rings += [shapely.get_interior_ring(p, k) for p in polys for k in range(shapely.get_num_interior_rings(p))]
+    noded = shapely.union_all(np.r_[lines, np.array(rings, dtype=object)])
+    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
+    # polygonize also returns the area's holes as faces: keep the faces inside the area
+    faces = faces[shapely.contains_properly(area, shapely.point_on_surface(faces))]
+    if compounds is None or not len(compounds) or len(faces) < 2:
+        return faces
+    compounds = compounds[np.isin(shapely.get_type_id(compounds), [3, 6])]
+    pairs = shapely.STRtree(faces).query(compounds, predicate="intersects")
+    overlap = shapely.area(shapely.intersection(faces[pairs[1]], compounds[pairs[0]])) / shapely.area(faces[pairs[1]])
+    keep = overlap > 0.5  # the face is mostly inside the compound
+    face_compound = np.full(len(faces), -1)
+    face_compound[pairs[1][keep]] = pairs[0][keep]
+    adj = _rook(faces).tocoo()
+    same = (face_compound[adj.row] >= 0) & (face_compound[adj.row] == face_compound[adj.col])
+    link = coo_matrix((np.ones(same.sum()), (adj.row[same], adj.col[same])), shape=adj.shape)
+    _, label = connected_components(link, directed=False)
+    order = np.argsort(label, kind="stable")
+    starts = np.r_[0, np.flatnonzero(np.diff(label[order])) + 1]
+    merged = [faces[order[a]] if b - a == 1 else shapely.union_all(faces[order[a:b]])
+              for a, b in zip(starts, np.r_[starts[1:], len(order)], strict=True)]
+    return np.array(merged, dtype=object)
+
+
+def _people(blocks: np.ndarray, residences: gpd.GeoDataFrame) -> np.ndarray:
+    """Households and population per block; a residence counts in the block holding its inner point."""
+    out = np.zeros((len(blocks), len(PEOPLE)))
+    if not len(residences) or not len(blocks):
+        return out
+    pts = shapely.point_on_surface(np.asarray(residences.geometry.values))
+    hit = shapely.STRtree(blocks).query(pts, predicate="intersects")
+    _, first = np.unique(hit[0], return_index=True)
+    values = residences.reindex(columns=list(PEOPLE)).astype(float).fillna(0).to_numpy()
+    np.add.at(out, hit[1][first], values[hit[0][first]])
+    return out
+
+
+def _split_block(geom: shapely.Geometry, parts: int, residences: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """``parts`` strips across the block's long side holding equal households; people per strip.
+
+    Households are spread over each compound's area, so a cut through a compound shares it by area.
+    The cuts are found by bisection (40 steps, a handful of blocks per draft, so a loop of shapely
+    calls is cheap here). The cutting boxes are built in the block's own coordinates, so that
+    neighbouring strips share their cut edge exactly.
+    """
+    rect = shapely.get_coordinates(shapely.get_exterior_ring(shapely.minimum_rotated_rectangle(geom)))[:4]
+    sides = np.diff(np.r_[rect, rect[:1]], axis=0)
+    d = sides[np.argmax(np.hypot(*sides.T))]
+    d = d / np.hypot(*d)
+    nrm = np.array([-d[1], d[0]])
+    xy = shapely.get_coordinates(geom)
+    u, v = xy @ d, xy @ nrm
+    v0, v1 = v.min() - 1, v.max() + 1
+
+    def box(a: float, b: float) -> shapely.Geometry:
+        return shapely.polygons([a * d + v0 * nrm, b * d + v0 * nrm, b * d + v1 * nrm, a * d + v1 * nrm])
+
+    geoms = np.asarray(residences.geometry.values)
+    values = residences.reindex(columns=list(PEOPLE)).astype(float).fillna(0).to_numpy()
+    shapes = np.where(shapely.get_type_id(geoms) == 0, shapely.buffer(geoms, 1.0), geoms)
+    shapes = shapely.intersection(shapes, geom)
+    area = np.maximum(shapely.area(shapes), 1e-12)
+
+    def share(piece: shapely.Geometry) -> np.ndarray:
+        return shapely.area(shapely.intersection(shapes, piece)) / area
+
+    u0, u1 = u.min() - 1, u.max() + 1
+    total = values[:, 0].sum()
+    cuts = [u0]
+    for k in range(1, parts):
+        lo, hi = cuts[-1], u1
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            if (share(box(u0, mid)) * values[:, 0]).sum() < total * k / parts:
+                lo = mid
+            else:
+                hi = mid
+        cuts.append((lo + hi) / 2)
+    cuts.append(u1)
+    strips = shapely.get_parts(shapely.intersection(geom, np.array([box(a, b) for a, b in pairwise(cuts)])))
+    strips = strips[shapely.area(strips) > 0]
+    people = np.array([share(s) @ values for s in strips]) if len(values) else np.zeros((len(strips), 2))
+    return strips, people
+
+
+# ---- regions ----------------------------------------------------------------------------------
+def _attach_empty(adj: csr_matrix, households: np.ndarray) -> np.ndarray:
+    """Each block's seed: itself if populated, else the nearest populated block by adjacency steps;
+    a block with no populated block in its component gets the component's first block."""
+    n = len(households)
+    seeds = np.flatnonzero(households > 0)
+    origin = np.full(n, -1)
+    if len(seeds):
+        _, _, origin = dijkstra(adj, directed=False, indices=seeds, unweighted=True, min_only=True,
+                                return_predecessors=True)
+    lonely = origin < 0
+    if lonely.any():
+        _, comp = connected_components(adj, directed=False)
+        first = {c: i for i, c in reversed(list(enumerate(comp)))}
+        origin[lonely] = [first[c] for c in comp[lonely]]
+    return origin
+
+
+def _maxp(households: np.ndarray, adj: csr_matrix, xy: np.ndarray, threshold: float,
+          tries: int = 20) -> np.ndarray:
+    """Max-p labels (0..p-1) of one connected set; one region when it cannot be split.
+
+    The regions come from PySAL spopt's max-p construction phase (``_construction_phase``: grow
+    regions from shuffled seeds until each reaches the floor, keep the partitions with the most
+    regions, assign enclaves to the nearest region). ``MaxPHeuristic.solve`` follows it with a
+    simulated annealing that minimises attribute heterogeneity; on street blocks that ran for
+    minutes (its move search re-slices the weights matrix for every candidate) and optimises
+    nothing a draft needs. So we take the construction phase alone and, of its best partitions,
+    keep the most compact (least squared distance of block centres to their region's centre).
+    """
+    n = len(households)
+    if n < 2 or households.sum() < 2 * threshold:
+        return np.zeros(n, dtype=int)
+    from libpysal.weights import W
+    from scipy.spatial.distance import pdist, squareform
+    from spopt.region.maxp import _construction_phase
+
+    neighbors = {i: adj.indices[adj.indptr[i]:adj.indptr[i + 1]].tolist() for i in range(n)}
+    attr = xy / 1000.0  # block centres, km: enclaves join the nearest region
+    state = np.random.get_state()
+    np.random.seed(0)  # spopt draws from numpy's global state: fixed, for drafts that do not change
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            w = W(neighbors, silence_warnings=True)
+            _, candidates = _construction_phase(np.arange(n), attr, households.astype(float),
+                                                squareform(pdist(attr, metric="cityblock")), w,
+                                                float(threshold), 2, tries)
+    finally:
+        np.random.set_state(state)
+
+    def spread(labels: np.ndarray) -> float:
+        _, inv = np.unique(labels, return_inverse=True)
+        centre = np.zeros((inv.max() + 1, 2))
+        np.add.at(centre, inv, attr)
+        centre /= np.bincount(inv)[:, None]
+        return float(((attr - centre[inv]) ** 2).sum())
+
+    labels = min((np.asarray(c[0], dtype=int) for c in candidates), key=spread)
+    if labels.min() <= 0:  # areas max-p left out: they join a neighbouring region
+        labels = _absorb_unassigned(labels, adj)
+    return np.unique(labels, return_inverse=True)[1].ravel()
+
+
+def _absorb_unassigned(labels: np.ndarray, adj: csr_matrix) -> np.ndarray:
+    labels = labels.copy()
+    while (labels <= 0).any():
+        changed = False
+        for i in np.flatnonzero(labels <= 0):
+            nbr = labels[adj.indices[adj.indptr[i]:adj.indptr[i + 1]]]
+            nbr = nbr[nbr > 0]
+            if len(nbr):
+                labels[i] = np.bincount(nbr).argmax()
+                changed = True
+        if not changed:  # a set with no labelled neighbour: a region of its own
+            labels[labels <= 0] = labels.max() + 1 if labels.max() > 0 else 1
+    return labels
+
+
+def regionalise(households: np.ndarray, adj: csr_matrix, xy: np.ndarray,
+                households_range: tuple[float, float]) -> np.ndarray:
+    """Contiguous regions of ``households_range`` (labels 0..p-1) over areas with rook adjacency ``adj``."""
+    lo, hi = households_range
+    lo, hi = lo - 0.5, hi + 0.5  # households are whole numbers; cut strips carry fractions of them
+    n = len(households)
+    labels = np.full(n, -1)
+    _, comp = connected_components(adj, directed=False)
+    next_label = 0
+    for c in np.unique(comp):
+        idx = np.flatnonzero(comp == c)
+        sub = adj[idx][:, idx].tocsr()
+        part = _maxp(households[idx], sub, xy[idx], lo)
+        for r in np.unique(part):
+            members = idx[part == r]
+            total = households[members].sum()
+            if total > hi and len(members) > 1:  # too big: split again where the blocks allow
+                k = int(np.ceil(total / hi))
+                inner = adj[members][:, members].tocsr()
+                again = _maxp(households[members], inner, xy[members], max(lo, total / k * 0.95))
+                if again.max() == 0:
+                    again = _maxp(households[members], inner, xy[members], lo)
+                labels[members] = next_label + again
+                next_label += int(again.max()) + 1
+            else:
+                labels[members] = next_label
+                next_label += 1
+    return labels
+
+
+def _reason(hh: float, lo: float, hi: float, group_households: np.ndarray, split: bool) -> str:
+    if lo <= hh <= hi:
+        return ""
+    if hh == 0:
+        return "no residents: streets, parks or other land without residences"
+    if hh > hi:
+        biggest = group_households.max()
+        if biggest > hi:
+            if split:
+                return (f"{hh:,.0f} households: a strip of a block cut into equal-area parts still "
+                        f"has more than {hi:,.0f}")
+            return f"one street block alone has {biggest:,.0f} households (> {hi:,.0f}); blocks are never split"
+        return f"{hh:,.0f} households: its blocks cannot be split into contiguous units within the range"
+    return f"{hh:,.0f} households: too few residents around it to reach {lo:,.0f}"
+
+
+def draft_units(area: shapely.Geometry, streets: np.ndarray, residences: gpd.GeoDataFrame,
+                households_range: tuple[float, float], *, split_blocks: bool = False) -> list[DraftUnit]:
+    """Units of ``households_range`` tiling ``area`` (everything in one metric CRS)."""
+    lo, hi = households_range
+    res_geoms = np.asarray(residences.geometry.values)
+    blocks = street_blocks(area, streets, res_geoms)
+    if not len(blocks):
+        hh, pop = _people(np.array([area]), residences)[0]
+        return [DraftUnit(area, hh, pop, 1, _reason(hh, lo, hi, np.array([hh]), False) or "")]
+    people = _people(blocks, residences)
+    split_note = np.zeros(len(blocks), dtype=bool)
+    if split_blocks and (people[:, 0] > hi).any():
+        new_blocks, new_people, new_note = [], [], []
+        tree = shapely.STRtree(shapely.point_on_surface(res_geoms)) if len(res_geoms) else None
+        for b, p in zip(blocks, people, strict=True):
+            if p[0] <= hi or tree is None:
+                new_blocks.append(b), new_people.append(p), new_note.append(False)
+                continue
+            inside = tree.query(b, predicate="intersects")
+            # Parts near the middle of the range leave room to join a smaller neighbour.
+            parts = max(int(np.ceil(p[0] / hi)), int(np.ceil(p[0] / ((lo + hi) / 2))))
+            strips, strip_people = _split_block(b, parts, residences.iloc[inside])
+            strip_people *= p / np.maximum(strip_people.sum(axis=0), 1e-12)  # keep the block's totals
+            new_blocks += list(strips)
+            new_people += list(strip_people)
+            new_note += [True] * len(strips)
+        # Snap everything to a micrometre grid: a strip's cut edge and its neighbour's then coincide
+        # exactly (computed twice, they differ in the last bits and would not fuse in a union).
+        snapped = shapely.set_precision(np.array(new_blocks, dtype=object), GRID_M)
+        # Snapping can pinch a narrow neck into two pieces: each piece is a block, people by area.
+        blocks, owner = shapely.get_parts(snapped, return_index=True)
+        share = shapely.area(blocks) / np.maximum(shapely.area(snapped[owner]), 1e-12)
+        people = np.array(new_people)[owner] * share[:, None]
+        split_note = np.array(new_note)[owner]
+        keep = ~shapely.is_empty(blocks)  # slivers the snapping collapsed (no area, so no people)
+        blocks, people, split_note = blocks[keep], people[keep], split_note[keep]
+    adj = _rook(blocks)
+    seed = _attach_empty(adj, people[:, 0])
+    seeds, group_of = np.unique(seed, return_inverse=True)
+    group_people = np.zeros((len(seeds), len(PEOPLE)))
+    np.add.at(group_people, group_of, people)
+    g_adj = coo_matrix((np.ones(adj.nnz), (group_of[adj.tocoo().row], group_of[adj.tocoo().col])),
+                       shape=(len(seeds), len(seeds))).tocsr()
+    g_adj.setdiag(0)
+    g_adj.eliminate_zeros()
+    g_adj.data[:] = 1
+    inner = shapely.point_on_surface(blocks[seeds])
+    xy = np.c_[shapely.get_x(inner), shapely.get_y(inner)]
+    labels = regionalise(group_people[:, 0], g_adj, xy, households_range)
+    units = []
+    for r in range(labels.max() + 1):
+        groups = np.flatnonzero(labels == r)
+        members = np.isin(group_of, groups)
+        hh, pop = group_people[groups].sum(axis=0)
+        units.append(DraftUnit(shapely.union_all(blocks[members], grid_size=GRID_M if split_note.any() else None),
+                               hh, pop, int(members.sum()),
+                               _reason(hh, lo, hi, group_people[groups, 0], bool(split_note[members].any()))))
+    return units
+
+
+# ---- codes and layers -------------------------------------------------------------------------
+def reading_order(geoms: np.ndarray, row_height: float) -> np.ndarray:
+    """Indices in reading order: rows north→south of ``row_height`` metres, west→east in each row."""
+    pts = shapely.point_on_surface(geoms)
+    x, y = shapely.get_x(pts), shapely.get_y(pts)
+    row = np.floor((y.max() - y) / row_height) if len(y) else y
+    return np.lexsort((x, row))
+
+
+def _multipolygon(geom: shapely.Geometry) -> shapely.Geometry:
+    return shapely.multipolygons(shapely.get_parts(geom))
+
+
+def _polygon(geom: shapely.Geometry) -> shapely.Geometry:
+    """A grid's geometry: one Polygon (a unit of rook-contiguous blocks is one, if GEOS says Multi)."""
+    parts = shapely.get_parts(geom)
+    return parts[0] if len(parts) == 1 else geom
+
+
+def _round_keeping_total(values: np.ndarray) -> np.ndarray:
+    """Whole numbers that add up to the rounded total (largest remainders get the spare units)."""
+    floor = np.floor(values)
+    spare = int(round(values.sum() - floor.sum()))
+    order = np.argsort(-(values - floor), kind="stable")
+    floor[order[:spare]] += 1
+    return floor.astype(int)
+
+
+def draft_communities(streets: gpd.GeoDataFrame, residences: gpd.GeoDataFrame, *,
+                      households_range: tuple[float, float], area: shapely.Geometry | None = None,
+                      districts: gpd.GeoDataFrame | None = None, county_code: str = "000000",
+                      district_key: str = "adcode", district_name: str = "name",
+                      split_blocks: bool = False) -> gpd.GeoDataFrame:
+    """Draft communities (WGS84) over ``area`` (WGS84; default: the residences' hull + 200 m).
+
+    With ``districts``, each community gets the county code (GB/T 2260) and name of the district
+    holding it, and is coded within it.
+    """
+    crs = metric_crs(streets)
+    res = residences.to_crs(crs)
+    street_geoms = np.asarray(streets.to_crs(crs).geometry.values)
+    if area is None:
+        area = shapely.buffer(shapely.convex_hull(shapely.union_all(np.asarray(res.geometry.values))), 200)
+    else:
+        area = gpd.GeoSeries([area], crs=4326).to_crs(crs).iloc[0]
+    units = draft_units(area, street_geoms, res, households_range, split_blocks=split_blocks)
+    frame = gpd.GeoDataFrame({"households": [u.households for u in units],
+                              "population": [u.population for u in units],
+                              "blocks": [u.blocks for u in units], "reason": [u.reason for u in units]},
+                             geometry=[_multipolygon(u.geometry) for u in units], crs=crs)
+    frame["county"], frame["district"] = county_code, None
+    if districts is not None and len(districts):
+        d = districts.to_crs(crs)
+        pts = shapely.point_on_surface(np.asarray(frame.geometry.values))
+        hit = shapely.STRtree(np.asarray(d.geometry.values)).query_nearest(pts, all_matches=False)
+        frame.loc[frame.index[hit[0]], "county"] = d[district_key].astype(str).to_numpy()[hit[1]]
+        frame.loc[frame.index[hit[0]], "district"] = d[district_name].to_numpy()[hit[1]]
+    row = float(np.sqrt(np.median(frame.area))) if len(frame) else 1000.0
+    frame = frame.iloc[reading_order(np.asarray(frame.geometry.values), row)].reset_index(drop=True)
+    seq = (frame.groupby("county").cumcount() + 1).map("{:03d}".format)
+    frame["code"] = frame["county"] + DRAFT_STREET_CODE + seq
+    frame["name"] = "草拟社区" + frame["code"].str[-3:]
+    frame["street"] = "草拟 draft"
+    frame["urban_rural"] = "urban"
+    frame["boundary"] = "draft"
+    frame["households"] = _round_keeping_total(frame["households"].to_numpy())
+    frame["population"] = _round_keeping_total(frame["population"].to_numpy())
+    return frame.to_crs(4326)
+
+
+def draft_grids(communities: gpd.GeoDataFrame, streets: gpd.GeoDataFrame, residences: gpd.GeoDataFrame, *,
+                households_range: tuple[float, float], split_blocks: bool = False) -> gpd.GeoDataFrame:
+    """Draft grids tiling each community, coded community code + 3-digit sequence in reading order."""
+    crs = metric_crs(streets)
+    comms = communities.to_crs(crs)
+    res = residences.to_crs(crs)
+    street_geoms = np.asarray(streets.to_crs(crs).geometry.values)
+    tree = shapely.STRtree(shapely.point_on_surface(np.asarray(res.geometry.values)))
+    rows = []
+    for code, name, geom in zip(comms["code"], comms.get("name", comms["code"]), comms.geometry, strict=True):
+        inside = tree.query(geom, predicate="intersects")
+        near = shapely.STRtree(street_geoms).query(geom, predicate="intersects")
+        units = draft_units(geom, street_geoms[near], res.iloc[inside], households_range, split_blocks=split_blocks)
+        geoms = np.array([u.geometry for u in units], dtype=object)
+        row = float(np.sqrt(np.median(shapely.area(geoms)))) if len(geoms) else 100.0
+        hh = _round_keeping_total(np.array([u.households for u in units]))
+        pop = _round_keeping_total(np.array([u.population for u in units]))
+        for k, idx in enumerate(reading_order(geoms, row), start=1):
+            u = units[idx]
+            rows.append({"code": f"{code}{k:03d}", "name": f"{name}第{k}网格", "community_code": code,
+                         "households": hh[idx], "population": pop[idx], "blocks": u.blocks, "reason": u.reason,
+                         "boundary": "draft", "geometry": _polygon(u.geometry)})
+    if not rows:
+        return gpd.GeoDataFrame({"code": []}, geometry=[], crs=4326)
+    return gpd.GeoDataFrame(rows, crs=crs).to_crs(4326)
+
+
+def summary(units: gpd.GeoDataFrame, households_range: tuple[float, float]) -> pd.DataFrame:
+    """How many drafted units fall inside the range, and why the others do not."""
+    lo, hi = households_range
+    inside = units["households"].between(lo, hi)
+    return pd.DataFrame({"units": [len(units)], "in_range": [int(inside.sum())],
+                         "share_in_range": [float(inside.mean()) if len(units) else np.nan],
+                         "below": [int((units["households"] < lo).sum())],
+                         "above": [int((units["households"] > hi).sum())]})
