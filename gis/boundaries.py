@@ -368,7 +368,7 @@ def _polygon(geom: shapely.Geometry) -> shapely.Geometry:
 def _round_keeping_total(values: np.ndarray) -> np.ndarray:
     """Whole numbers that add up to the rounded total (largest remainders get the spare units)."""
     floor = np.floor(values)
-    spare = int(round(values.sum() - floor.sum()))
+    spare = round(float(values.sum() - floor.sum()))
     order = np.argsort(-(values - floor), kind="stable")
     floor[order[:spare]] += 1
     return floor.astype(int)
