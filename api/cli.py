@@ -176,6 +176,136 @@ def cmd_lifecircle(args: argparse.Namespace) -> int:
     return 0
 
 
+def _households(args: argparse.Namespace, rule: str) -> tuple[tuple[float, float], str]:
+    """The range from --households, else the profile's rule; and where it comes from, for printing."""
+    from shequ.api.boundaries import parse_range
+    from shequ.layers.profiles import load_profile
+
+    if args.households:
+        return parse_range(args.households), "--households"
+    profile = load_profile(args.profile)
+    r = profile.get(rule)
+    if r is None:
+        raise ValueError(f"profile {profile.name!r} states no {rule}: pass --households LOW-HIGH "
+                         "or a profile that states one (zhuji: 1 500–3 000, chifeng: 1 000–2 000)")
+    return tuple(r.value), f"profile {profile.name}: {r.citation}"
+
+
+def cmd_draft(args: argparse.Namespace) -> int:
+    import geopandas as gpd
+
+    from shequ.api.boundaries import DRAFT_NOTE, draft_communities_into, draft_grids_into
+
+    store = _store(args)
+    if args.what == "communities":
+        rng, origin = _households(args, "community_households")
+        districts = gpd.read_file(args.districts) if args.districts else None
+        run = draft_communities_into(store, rng, districts=districts, split_blocks=args.split_blocks,
+                                     replace_official=args.replace_official)
+    else:
+        rng, origin = _households(args, "grid_households")
+        run = draft_grids_into(store, rng, split_blocks=args.split_blocks, replace_official=args.replace_official)
+    units = run.units
+    inside = run.in_range
+    print(f"drafted {len(units)} {run.layer} of {rng[0]:,.0f}–{rng[1]:,.0f} households ({origin})"
+          + (f"; replaced {run.replaced}" if run.replaced else ""))
+    print(f"  {int(inside.sum())} of {len(units)} ({inside.mean():.0%}) within the range, "
+          f"{int((units['households'] < rng[0]).sum())} below, {int((units['households'] > rng[1]).sum())} above")
+    for _, u in units[~inside].head(args.show).iterrows():
+        print(f"  {u['code']}  {u['households']:>7,}  {u['reason']}")
+    if (~inside).sum() > args.show:
+        print(f"  … {(~inside).sum() - args.show} more "
+              f"(shequ export {run.layer} -o {run.layer}.csv lists every reason)")
+    print(f"note: {DRAFT_NOTE}; marked boundary = draft")
+    return 0
+
+
+def cmd_check_grids(args: argparse.Namespace) -> int:
+    from shequ.api.boundaries import check_grids_in, write_findings
+    from shequ.gis.topology import CHECKS, GridRules, rules_from_profile
+    from shequ.layers.profiles import load_profile
+
+    store = _store(args)
+    profile = load_profile(args.profile)
+    rules = rules_from_profile(profile)
+    if args.households:
+        from shequ.api.boundaries import parse_range
+
+        rules = GridRules(parse_range(args.households), rules.manager_required, rules.party_branch_required)
+    findings = check_grids_in(store, rules)
+    grids = store.read("grids")
+    print(f"{len(grids)} grids in {store.count('communities')} communities, checked against profile "
+          f"{profile.name}" + (f" ({rules.households[0]:,.0f}–{rules.households[1]:,.0f} households"
+                                f"{', grid manager required' if rules.manager_required else ''}"
+                                f"{', party branch required' if rules.party_branch_required else ''})"
+                                if rules.households else ""))
+    if rules.households:
+        lo, hi = rules.households
+        inside = grids["households"].astype(float).between(lo, hi)
+        print(f"  within {lo:,.0f}–{hi:,.0f} households: {int(inside.sum())} of {len(grids)} ({inside.mean():.1%})")
+    counts = findings["check"].value_counts()
+    for check, meaning in CHECKS.items():
+        if check in counts:
+            print(f"  {check:<18} {counts[check]:>5}  {meaning}")
+    for _, f in findings.head(args.show).iterrows():
+        print(f"    {f['message']}")
+    if len(findings) > args.show:
+        print(f"    … {len(findings) - args.show} more" + ("" if args.out else " (--out FILE writes them all)"))
+    if args.out:
+        print(f"wrote {len(findings)} findings with their geometry to {write_findings(findings, args.out)}")
+    if findings.empty:
+        print("no violations")
+        return 0
+    return 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from shequ.api.report import community_report
+
+    run = community_report(_store(args), args.out, args.profile)
+    rules = run.card.rules
+    print(f"scorecard of {len(run.card.communities)} communities against profile {run.profile.name} "
+          f"({' → '.join(run.profile.lineage)})")
+    for r in rules.to_dict("records"):
+        if r.get("meeting") is None or pd_isna(r.get("meeting")) or str(r["rule"]).startswith("required:"):
+            continue
+        target = r.get("target")
+        goal = "" if target is None or pd_isna(target) else \
+            f"  target {target:.0%}" + ("" if pd_isna(r.get("target_year")) else f" by {int(r['target_year'])}")
+        print(f"  {int(r['meeting']):>4} / {int(r['communities']):<4} {r['share']:>5.0%}  {r['label']}  "
+              f"[{r['status']}]{goal}")
+    print("wrote " + ", ".join(str(f) for f in run.files))
+    return 0
+
+
+def pd_isna(value: object) -> bool:
+    import pandas as pd
+
+    return value is None or bool(pd.isna(value))
+
+
+def cmd_profiles(args: argparse.Namespace) -> int:
+    from shequ.layers.profiles import RULES, load_profile, shipped
+
+    if not args.name:
+        for name in shipped():
+            p = load_profile(name)
+            print(f"  {name:<10} {_pad(p.title_zh[:30], 62)} {len(p.rules):>3} rules")
+        print("shequ profiles NAME shows one; your own: a .json file (docs/profiles.md)")
+        return 0
+    p = load_profile(args.name)
+    print(f"{p.name}: {p.title_zh}\n  {p.title_en}\n  {p.about}\n")
+    for key in RULES:
+        r = p.rules.get(key)
+        if r is None:
+            continue
+        value = r.value if not isinstance(r.value, list) or len(r.value) <= 2 or not isinstance(r.value[0], dict) \
+            else f"{len(r.value)} items"
+        inherited = f"  [from {r.profile}]" if r.profile != p.name else ""
+        print(f"  {key:<38} {value!s:<22} {r.unit:<18} {r.citation}{inherited}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from shequ.api.demo import build_demo
 
@@ -271,6 +401,39 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--buffer", type=float, default=25.0, help="corridor half-width along streets, metres")
     s.set_defaults(func=cmd_lifecircle)
 
+    s = sub.add_parser("draft", help="draft community or grid boundaries from streets and residences")
+    s.add_argument("what", choices=["communities", "grids"])
+    s.add_argument("--households", metavar="LOW-HIGH", help="target households per unit, e.g. 1500-3000 "
+                   "(default: the profile's community_households or grid_households)")
+    s.add_argument("--profile", default="national", help="policy profile (name or .json file)")
+    s.add_argument("--districts", help="district polygons with adcode and name (communities get county codes)")
+    s.add_argument("--split-blocks", action="store_true",
+                   help="cut a street block whose households alone exceed the range into strips")
+    s.add_argument("--replace-official", action="store_true", help="allow replacing official boundaries")
+    s.add_argument("--show", type=int, default=10, help="how many units outside the range to list")
+    s.set_defaults(func=cmd_draft)
+
+    s = sub.add_parser("check", help="check layers against topology and profile rules")
+    checks = s.add_subparsers(dest="check", required=True, metavar="LAYER")
+    c = checks.add_parser("grids", help="every grid inside one community, no overlaps or gaps, profile rules; "
+                          "exits 1 on any finding")
+    c.add_argument("--profile", default="national", help="policy profile (name or .json file)")
+    c.add_argument("--households", metavar="LOW-HIGH", help="override the profile's grid_households")
+    c.add_argument("--out", help="write every finding with its geometry (.geojson or .gpkg)")
+    c.add_argument("--show", type=int, default=10, help="how many findings to print")
+    c.set_defaults(func=cmd_check_grids)
+
+    s = sub.add_parser("report", help="reports on the stored layers")
+    reports = s.add_subparsers(dest="report", required=True, metavar="REPORT")
+    r = reports.add_parser("communities", help="community scorecard against a policy profile: HTML, CSV, XLSX")
+    r.add_argument("--profile", default="national", help="policy profile (name or .json file)")
+    r.add_argument("--out", default="out/report", help="output folder (default out/report)")
+    r.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("profiles", help="list the policy profiles, or show one's rules with their sources")
+    s.add_argument("name", nargs="?")
+    s.set_defaults(func=cmd_profiles)
+
     s = sub.add_parser("demo", help="build the central-Chengdu demo database from data/")
     s.add_argument("--force", action="store_true", help="rebuild even if the database has data")
     s.set_defaults(func=cmd_demo)
@@ -281,13 +444,14 @@ def main(argv: list[str] | None = None) -> int:
     from shequ.layers.exporting import ExportError
     from shequ.layers.importing import InputError
     from shequ.layers.problems import LayerValidationError
+    from shequ.layers.profiles import ProfileError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except LayerValidationError as exc:
         print(f"error: {exc.summary(limit=50)}", file=sys.stderr)
-    except (InputError, ExportError, KeyError, FileNotFoundError, ValueError) as exc:
+    except (InputError, ExportError, ProfileError, KeyError, FileNotFoundError, ValueError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {message}", file=sys.stderr)
     except BrokenPipeError:  # `shequ types | head`: the reader left; not an error

@@ -365,6 +365,23 @@ def _polygon(geom: shapely.Geometry) -> shapely.Geometry:
     return parts[0] if len(parts) == 1 else geom
 
 
+def _wgs84(frame: gpd.GeoDataFrame, single: bool) -> gpd.GeoDataFrame:
+    """The frame in WGS84, valid: reprojection can turn a micrometre-thin spike into a crossing.
+
+    Such a geometry is repaired (GEOS ``make_valid``, structure method) and pieces below a
+    millionth of its area dropped; the change is far below what the topology checks tolerate.
+    """
+    out = frame.to_crs(4326)
+    geoms = np.asarray(out.geometry.values)
+    bad = np.flatnonzero(~shapely.is_valid(geoms))
+    for i in bad:
+        parts = shapely.get_parts(shapely.make_valid(geoms[i], method="structure", keep_collapsed=False))
+        parts = parts[np.isin(shapely.get_type_id(parts), [3])]
+        parts = parts[shapely.area(parts) > 1e-6 * shapely.area(parts).sum()]
+        geoms[i] = parts[0] if single and len(parts) == 1 else shapely.multipolygons(parts)
+    return out.set_geometry(geoms, crs=4326) if len(bad) else out
+
+
 def _round_keeping_total(values: np.ndarray) -> np.ndarray:
     """Whole numbers that add up to the rounded total (largest remainders get the spare units)."""
     floor = np.floor(values)
@@ -407,13 +424,13 @@ def draft_communities(streets: gpd.GeoDataFrame, residences: gpd.GeoDataFrame, *
     frame = frame.iloc[reading_order(np.asarray(frame.geometry.values), row)].reset_index(drop=True)
     seq = (frame.groupby("county").cumcount() + 1).map("{:03d}".format)
     frame["code"] = frame["county"] + DRAFT_STREET_CODE + seq
-    frame["name"] = "草拟社区" + frame["code"].str[-3:]
+    frame["name"] = frame["district"].fillna("") + "草拟社区" + frame["code"].str[-3:]
     frame["street"] = "草拟 draft"
     frame["urban_rural"] = "urban"
     frame["boundary"] = "draft"
     frame["households"] = _round_keeping_total(frame["households"].to_numpy())
     frame["population"] = _round_keeping_total(frame["population"].to_numpy())
-    return frame.to_crs(4326)
+    return _wgs84(frame, single=False)
 
 
 def draft_grids(communities: gpd.GeoDataFrame, streets: gpd.GeoDataFrame, residences: gpd.GeoDataFrame, *,
@@ -440,7 +457,7 @@ def draft_grids(communities: gpd.GeoDataFrame, streets: gpd.GeoDataFrame, reside
                          "boundary": "draft", "geometry": _polygon(u.geometry)})
     if not rows:
         return gpd.GeoDataFrame({"code": []}, geometry=[], crs=4326)
-    return gpd.GeoDataFrame(rows, crs=crs).to_crs(4326)
+    return _wgs84(gpd.GeoDataFrame(rows, crs=crs), single=True)
 
 
 def summary(units: gpd.GeoDataFrame, households_range: tuple[float, float]) -> pd.DataFrame:

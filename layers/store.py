@@ -230,9 +230,17 @@ class Store:
         if mode not in ("append", "replace"):
             raise ValueError("mode must be 'append' or 'replace'")
         results = {}
+        order = [n for n in WRITE_ORDER if n in frames]
         with self.engine.begin() as conn:
-            for layer in [n for n in WRITE_ORDER if n in frames]:
-                results[layer] = self._write(conn, layer, frames[layer], mode)
+            deleted = {}
+            if mode == "replace":  # empty every layer first, dependants first, so they can be replaced together
+                for layer in reversed(order):
+                    keeping = set(frames[layer][LAYERS[layer].key])
+                    self._check_not_referenced(conn, layer, keeping, replacing=set(order))
+                    deleted[layer] = conn.execute(delete(TABLES[layer])).rowcount
+            for layer in order:
+                results[layer] = self._write(conn, layer, frames[layer], "append")
+                results[layer].deleted = deleted.get(layer, 0)
         return results
 
     def _write(self, conn: Connection, layer: str, gdf: gpd.GeoDataFrame, mode: str) -> WriteResult:
@@ -276,10 +284,13 @@ class Store:
                                            f"{f.references} {value!r} does not exist; import {f.references} first"))
         return problems
 
-    def _check_not_referenced(self, conn: Connection, layer: str, keeping: set[str]) -> None:
-        """Refuse to remove features that other layers still point to."""
+    def _check_not_referenced(self, conn: Connection, layer: str, keeping: set[str],
+                              replacing: set[str] = frozenset()) -> None:
+        """Refuse to remove features that other layers (not being replaced too) still point to."""
         problems = []
         for other in LAYERS.values():
+            if other.name in replacing:
+                continue
             for f in other.fields:
                 if f.references != layer:
                     continue

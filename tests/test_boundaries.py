@@ -162,3 +162,53 @@ def chengdu_layers(chengdu_pbf):
 
     layers = read_osm(chengdu_pbf)
     return layers.streets, layers.residences
+
+
+def test_draft_and_check_from_the_command_line(db_url: str, chengdu_pbf, tmp_path, capsys) -> None:
+    from shequ.api.cli import main
+    from shequ.layers.osm import import_osm
+    from shequ.layers.store import Store
+
+    store = Store(db_url)
+    import_osm(store, chengdu_pbf, show_progress=False)
+    assert main(["--db", db_url, "draft", "communities"]) == 2
+    assert "profile 'national' states no community_households" in capsys.readouterr().err
+    assert main(["--db", db_url, "draft", "communities", "--profile", "zhuji"]) == 0
+    printed = capsys.readouterr().out
+    assert "of 1,500–3,000 households (profile zhuji:" in printed and "within the range" in printed
+    assert "not an official boundary" in printed
+    communities = store.read("communities")
+    assert len(communities) > 40 and set(communities["boundary"]) == {"draft"}
+    assert main(["--db", db_url, "draft", "grids", "--households", "300-500", "--split-blocks"]) == 0
+    capsys.readouterr()
+    grids = store.read("grids")
+    assert set(grids["community_code"]) == set(communities["code"])
+    out = tmp_path / "findings.geojson"
+    assert main(["--db", db_url, "check", "grids", "--profile", "xingtai", "--out", str(out)]) == 1
+    printed = capsys.readouterr().out
+    assert "within 300–500 households:" in printed and "no_manager" in printed
+    assert "overlap" not in printed and "outside_community" not in printed and "  gap " not in printed
+    findings = gpd.read_file(out)
+    assert set(findings["check"]) <= {"no_manager", "households_above", "households_below"}
+    # redrafting communities replaces the draft grids made for them, in one transaction
+    assert main(["--db", db_url, "draft", "communities", "--households", "2000-4000"]) == 0
+    capsys.readouterr()
+    assert store.count("grids") == 0 and store.read("communities")["households"].max() > 2000
+    store.dispose()
+
+
+def test_a_draft_never_replaces_official_boundaries_unasked(store, tmp_path, capsys) -> None:
+    from shequ.api.cli import main
+    from shequ.layers.schema import LAYERS
+    from shequ.layers.validate import validate
+
+    import samples
+
+    for name in ("communities", "grids", "streets", "residences"):
+        store.write(name, validate(samples.SAMPLES[name](), LAYERS[name], source=name))
+    before = store.read("communities")
+    assert main(["--db", store.url, "draft", "communities", "--households", "100-200"]) == 2
+    assert "holds 2 official communities" in capsys.readouterr().err
+    after = store.read("communities")
+    assert after.drop(columns="geometry").equals(before.drop(columns="geometry"))
+    assert store.count("grids") == 2
