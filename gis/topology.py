@@ -142,3 +142,47 @@ def rules_from_profile(profile) -> GridRules:
     return GridRules(households=tuple(rng) if rng else None,
                      manager_required=bool(profile.value("grid_manager_required", False)),
                      party_branch_required=bool(profile.value("grid_party_branch_required", False)))
+
+
+def repair_grid(geom: shapely.Geometry, neighbours: np.ndarray, community: shapely.Geometry,
+                tolerance_m: float = 0.5) -> tuple[shapely.Geometry, list[str]]:
+    """An edited grid (WGS84) made valid, snapped to its neighbours, kept inside its community and off
+    its neighbours; and what was changed, in words (``?fix=true`` on an edit)."""
+    crs = metric_crs(gpd.GeoSeries([community], crs=4326))
+    to_m = gpd.GeoSeries([geom, community, *neighbours], crs=4326).to_crs(crs)
+    g, comm, others = to_m.iloc[0], to_m.iloc[1], np.asarray(to_m.iloc[2:].values)
+    notes: list[str] = []
+    if not shapely.is_valid(g):
+        g = shapely.make_valid(g, method="structure", keep_collapsed=False)
+        notes.append(f"made the geometry valid ({shapely.is_valid_reason(to_m.iloc[0])})")
+    reference = shapely.union_all(np.r_[others, [shapely.boundary(comm)]]) if len(others) else shapely.boundary(comm)
+    snapped = shapely.snap(g, reference, tolerance_m)
+    moved = shapely.hausdorff_distance(snapped, g)
+    if moved > 0:
+        notes.append(f"snapped vertices to the neighbouring boundaries within {tolerance_m:g} m")
+        g = shapely.make_valid(snapped) if not shapely.is_valid(snapped) else snapped
+    # below AREA_TOLERANCE_M2 is the projection's curvature between chords, not a real overlap: the
+    # checks ignore it too, and clipping it would add vertices a user never drew
+    outside = shapely.area(shapely.difference(g, comm))
+    if outside > AREA_TOLERANCE_M2:
+        g = shapely.intersection(g, comm)
+        notes.append(f"removed {outside:,.1f} m² outside the community")
+    if len(others):
+        hits = shapely.intersection(g, others)
+        areas = shapely.area(hits)
+        over = areas > AREA_TOLERANCE_M2
+        if over.any():
+            g = shapely.difference(g, shapely.union_all(others[over]))
+            notes.append(f"removed {areas[over].sum():,.1f} m² overlapping {int(over.sum())} neighbouring grid(s)")
+    parts = shapely.get_parts(g)
+    parts = parts[np.isin(shapely.get_type_id(parts), [3])]
+    if len(parts) > 1:
+        keep = parts[np.argmax(shapely.area(parts))]
+        notes.append(f"dropped {len(parts) - 1} piece(s) of {shapely.area(parts).sum() - keep.area:,.1f} m² cut off "
+                     "from the grid")
+        g = keep
+    elif len(parts) == 1:
+        g = parts[0]
+    if not notes:
+        return geom, []
+    return gpd.GeoSeries([g], crs=crs).to_crs(4326).iloc[0], notes

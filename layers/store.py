@@ -41,9 +41,11 @@ from sqlalchemy import (
     text,
 )
 
+from shequ.layers.history import history_table
 from shequ.layers.problems import LayerValidationError, Problem, problem_at
 from shequ.layers.results import result_tables
 from shequ.layers.schema import LAYERS, STORAGE_SRID, WRITE_ORDER, Layer
+from shequ.layers.users import user_tables
 
 DEFAULT_URL = "sqlite:///shequ.db"
 _SQL_TYPES = {"str": String, "int": Integer, "float": Float, "bool": Boolean, "enum": String}
@@ -59,6 +61,8 @@ def _table(metadata: MetaData, layer: Layer) -> Table:
     for f in layer.fields:
         columns.append(Column(f.name, _SQL_TYPES[f.type], nullable=not f.required, unique=f.name == layer.key))
     columns.append(Column("extra", Text, nullable=True, comment="columns beyond the schema, as JSON"))
+    columns.append(Column("version", Integer, nullable=False, server_default=text("1"),
+                          comment="edit counter: optimistic locking (ETag) and history"))
     columns.append(Column("geom", Geometry(layer.storage_geometry, srid=STORAGE_SRID, spatial_index=True),
                           nullable=False))
     return Table(layer.name, metadata, *columns, comment=f"{layer.en} ({layer.zh})")
@@ -136,18 +140,22 @@ class Store:
         for layer in LAYERS.values():
             _table(ddl, layer)
         result_tables(ddl)
+        history_table(ddl)
+        user_tables(ddl)
         ddl.create_all(self.engine)
         self._add_missing_columns()
 
     def _add_missing_columns(self) -> None:
         """A database made by an older shequ gets the optional fields added since (no data changes)."""
         found = inspect(self.engine)
-        missing = [(layer, f) for layer in LAYERS.values()
-                   for names in [{c["name"] for c in found.get_columns(layer.name)}]
-                   for f in layer.fields if f.name not in names]
-        if not missing:
+        columns = {layer.name: {c["name"] for c in found.get_columns(layer.name)} for layer in LAYERS.values()}
+        missing = [(layer, f) for layer in LAYERS.values() for f in layer.fields if f.name not in columns[layer.name]]
+        no_version = [name for name, names in columns.items() if "version" not in names]
+        if not missing and not no_version:
             return
         with self.engine.begin() as conn:
+            for name in no_version:
+                conn.execute(text(f"ALTER TABLE {name} ADD COLUMN version INTEGER NOT NULL DEFAULT 1"))
             for layer, f in missing:
                 if f.required:
                     raise RuntimeError(f"{layer.name} lacks the required column {f.name!r}: rebuild this database")
@@ -158,9 +166,15 @@ class Store:
         self.engine.dispose()
 
     # ---- reading -------------------------------------------------------------------------------
-    def count(self, layer: str) -> int:
+    def count(self, layer: str, *, bbox: Sequence[float] | None = None, where: dict | None = None) -> int:
+        table = TABLES[layer]
+        stmt = select(func.count()).select_from(table)
+        if bbox is not None:
+            stmt = stmt.where(self._bbox_clause(table, bbox))
+        for name, value in (where or {}).items():
+            stmt = stmt.where(table.c[name] == value)
         with self.engine.connect() as conn:
-            return conn.execute(select(func.count()).select_from(TABLES[layer])).scalar_one()
+            return conn.execute(stmt).scalar_one()
 
     def counts(self) -> dict[str, int]:
         return {name: self.count(name) for name in LAYERS}
@@ -187,11 +201,15 @@ class Store:
         return and_(table.c.fid.in_(index), func.ST_Intersects(table.c.geom, envelope) == 1)
 
     def read(self, layer: str, *, bbox: Sequence[float] | None = None, where: dict | None = None,
-             limit: int | None = None, offset: int | None = None) -> gpd.GeoDataFrame:
-        """A layer (or the part of it in ``bbox``, matching ``where``) as a WGS84 GeoDataFrame."""
+             limit: int | None = None, offset: int | None = None, conn: Connection | None = None,
+             ) -> gpd.GeoDataFrame:
+        """A layer (or the part of it in ``bbox``, matching ``where``) as a WGS84 GeoDataFrame.
+
+        With ``conn``, inside that connection's transaction (an edit reads its neighbours so).
+        """
         spec = LAYERS[layer]
         table = TABLES[layer]
-        stmt = select(table.c.fid, *(table.c[n] for n in spec.field_names), table.c.extra,
+        stmt = select(table.c.fid, *(table.c[n] for n in spec.field_names), table.c.extra, table.c.version,
                       func.ST_AsBinary(table.c.geom, type_=LargeBinary).label("wkb")).order_by(table.c.fid)
         if bbox is not None:
             stmt = stmt.where(self._bbox_clause(table, bbox))
@@ -201,9 +219,12 @@ class Store:
             stmt = stmt.limit(limit)
         if offset:
             stmt = stmt.offset(offset)
-        with self.engine.connect() as conn:
+        if conn is not None:
             rows = conn.execute(stmt).all()
-        df = pd.DataFrame(rows, columns=["fid", *spec.field_names, "extra", "wkb"])
+        else:
+            with self.engine.connect() as c:
+                rows = c.execute(stmt).all()
+        df = pd.DataFrame(rows, columns=["fid", *spec.field_names, "extra", "version", "wkb"])
         geometry = shapely.from_wkb(np.asarray([bytes(b) for b in df.pop("wkb")], dtype=object))
         df["extra"] = [json.loads(e) if isinstance(e, str) and e else {} for e in df["extra"]]
         for f in spec.fields:
