@@ -1,7 +1,9 @@
 """Writing layers out: GeoJSON (RFC 7946), GeoPackage, zipped Shapefile and CSV, in WGS84 or CGCS2000.
 
-GeoJSON follows RFC 7946 to the letter: WGS84 longitude/latitude, exterior rings counter-clockwise
-(right-hand rule), at most 7 decimals (≈1 cm), no ``crs`` member. The extra columns a user's file
+GeoJSON follows RFC 7946 to the letter in WGS84: longitude/latitude, exterior rings counter-clockwise
+(right-hand rule), at most 7 decimals (≈1 cm), no ``crs`` member. Asked for CGCS2000, it is the
+"prior arrangement" RFC 7946 §4 allows: longitude/latitude in EPSG:4490 with the GeoJSON 2008 ``crs``
+member (``urn:ogc:def:crs:EPSG::4490``), which GDAL, QGIS and ArcGIS honour. The extra columns a user's file
 had are written back as ordinary columns, so import → export → import loses nothing.
 """
 
@@ -86,6 +88,10 @@ def _target_crs(crs: str | None) -> str:
     return key
 
 
+#: the GeoJSON 2008 ``crs`` names of the other export CRS (lon/lat order, as GDAL reads them)
+LEGACY_CRS = {"EPSG:4490": "urn:ogc:def:crs:EPSG::4490"}
+
+
 def export_frame(gdf: gpd.GeoDataFrame, layer: str, path: str | Path, *, fmt: str | None = None,
                  crs: str | None = None) -> Path:
     """Write a layer frame (as ``Store.read`` returns it) to ``path``."""
@@ -96,10 +102,10 @@ def export_frame(gdf: gpd.GeoDataFrame, layer: str, path: str | Path, *, fmt: st
         raise ExportError(f"{path.name}: unknown export format; use .geojson, .gpkg, .zip (Shapefile) or .csv")
     target = _target_crs(crs)
     if fmt == "geojson":
+        doc = geojson_dict(gdf if target == "EPSG:4326" else gdf.to_crs(target), spec)
         if target != "EPSG:4326":
-            raise ExportError("GeoJSON is WGS84 by definition (RFC 7946 §4); for CGCS2000 use .gpkg, .zip or .csv")
-        path.write_text(json.dumps(geojson_dict(gdf, spec), ensure_ascii=False, separators=(",", ":")),
-                        encoding="utf-8")
+            doc = {"type": doc.pop("type"), "crs": {"type": "name", "properties": {"name": LEGACY_CRS[target]}}, **doc}
+        path.write_text(json.dumps(doc, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
         return path
     flat = _flat(gdf, spec)
     if target != f"EPSG:{STORAGE_SRID}":

@@ -66,8 +66,8 @@ def test_bad_input_exits_2_with_every_problem(tmp_path: Path, capsys: pytest.Cap
     assert Store(db).count("facilities") == 0
     assert main(["--db", db, "import", "parks", str(csv)]) == 2
     assert "unknown layer 'parks'" in capsys.readouterr().err
-    assert main(["--db", db, "export", "grids", "-o", str(tmp_path / "g.geojson"), "--crs", "EPSG:4490"]) == 2
-    assert "RFC 7946" in capsys.readouterr().err
+    assert main(["--db", db, "export", "grids", "-o", str(tmp_path / "g.geojson"), "--crs", "EPSG:3857"]) == 2
+    assert "not offered" in capsys.readouterr().err
 
 
 def test_schema_and_types(capsys: pytest.CaptureFixture) -> None:

@@ -6,6 +6,7 @@ import json
 import zipfile
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pyogrio
 import pytest
@@ -100,9 +101,19 @@ def test_cgcs2000_export(loaded: Store, tmp_path: Path, suffix: str) -> None:
         assert "floor_m2" in fields and "comm_code" in fields and "备注" in fields
 
 
-def test_geojson_refuses_cgcs2000_and_unknown_crs(loaded: Store, tmp_path: Path) -> None:
-    with pytest.raises(ExportError, match="RFC 7946"):
-        export_layer(loaded, "grids", tmp_path / "g.geojson", crs="EPSG:4490")
+def test_geojson_in_cgcs2000_says_so_with_a_crs_member(loaded: Store, tmp_path: Path) -> None:
+    path, _ = export_layer(loaded, "grids", tmp_path / "g.geojson", crs="EPSG:4490")
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    assert doc["crs"]["properties"]["name"] == "urn:ogc:def:crs:EPSG::4490"
+    back = gpd.read_file(path)
+    assert back.crs.to_epsg() == 4490
+    x, y = doc["features"][0]["geometry"]["coordinates"][0][0]  # longitude first, as GDAL reads it
+    assert 104 < x < 105 and 30 < y < 31
+    stored = loaded.read("grids").to_crs(4490)
+    assert back.geometry.iloc[0].equals_exact(stored.geometry.iloc[0], 1e-7)
+
+
+def test_unknown_crs_and_format_are_refused(loaded: Store, tmp_path: Path) -> None:
     with pytest.raises(ExportError, match="export CRS 'EPSG:3857' not offered"):
         export_layer(loaded, "grids", tmp_path / "g.gpkg", crs="EPSG:3857")
     with pytest.raises(ExportError, match="unknown export format"):
