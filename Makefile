@@ -8,9 +8,10 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_DB ?= demo/shequ.db
 # Runtime needs SpatiaLite; the tests also need PostgreSQL + PostGIS (a throwaway cluster per run)
-# and Chromium with a CJK font (page tests and screenshots, driven by Playwright; never `playwright install`).
+# Chromium with a CJK font (page tests and screenshots, driven by Playwright; never `playwright install`)
+# and GDAL's command-line tools (a real OGC API client in the tests).
 DEPS_RUN := libsqlite3-mod-spatialite
-DEPS_TEST := $(DEPS_RUN) postgresql postgresql-15-postgis-3 chromium fonts-wqy-zenhei
+DEPS_TEST := $(DEPS_RUN) postgresql postgresql-15-postgis-3 chromium fonts-wqy-zenhei gdal-bin
 
 .PHONY: demo test bench venv deps deps-test lint docs clean
 

@@ -1,38 +1,85 @@
-"""The FastAPI application. Thin: it reads the store and answers; analysis lives in ``shequ.gis``."""
+"""The FastAPI application: OGC API – Features for every layer, safe editing, users, analyses, exports.
+
+Thin: it reads the store and answers; analysis lives in ``shequ.gis``, storage and editing in
+``shequ.layers``. Errors are JSON ``{code, description, problems?}`` (the OGC exception shape).
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 
 from shequ import __version__
+from shequ.api import auth, features, services
+from shequ.api.crs import SUPPORTED
 from shequ.layers.schema import LAYERS
 from shequ.layers.store import Store
 
 ATTRIBUTION = "Map data © OpenStreetMap contributors (ODbL) where it comes from OpenStreetMap"
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/optimistic-locking-etags",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/features",
+]
 
 
 def create_app(database_url: str | None = None) -> FastAPI:
     """An app bound to one database (``SHEQU_DATABASE_URL`` or SpatiaLite ``shequ.db`` by default)."""
     store = Store(database_url)
-    app = FastAPI(title="shequ 社区", version=__version__,
-                  description="Community layers, walking coverage and grids. " + ATTRIBUTION)
+    app = FastAPI(title="shequ 社区", version=__version__, openapi_url="/api", docs_url="/docs", redoc_url=None,
+                  description="Community layers, walking coverage and grids as OGC API – Features (Parts 1, 2 "
+                  "and 4 with ETag locking). " + ATTRIBUTION)
     app.state.store = store
 
+    @app.exception_handler(auth.ApiError)
+    def api_error(_request: Request, exc: auth.ApiError) -> JSONResponse:
+        body = {"code": exc.code, "description": exc.description}
+        if exc.problems:
+            body["problems"] = exc.problems
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    def bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [{"where": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
+                    for e in exc.errors()]
+        text = "; ".join(f"{p['where']}: {p['message']}" for p in problems)
+        return JSONResponse({"code": "InvalidParameterValue", "description": text, "problems": problems},
+                            status_code=400)
+
     @app.get("/", summary="Landing page")
-    def landing() -> dict:
+    def landing(request: Request) -> dict:
+        base = str(request.base_url).rstrip("/")
         return {
             "title": "shequ 社区",
-            "description": "Community planning layers for Chinese cities",
+            "description": "Community planning layers for Chinese cities, as OGC API – Features",
             "attribution": ATTRIBUTION,
             "links": [
-                {"rel": "service-doc", "href": "/docs", "title": "API documentation"},
-                {"rel": "status", "href": "/health", "title": "Health and layer counts"},
+                {"rel": "self", "type": "application/json", "href": f"{base}/"},
+                {"rel": "service-desc", "type": "application/vnd.oai.openapi+json;version=3.0", "href": f"{base}/api"},
+                {"rel": "service-doc", "type": "text/html", "href": f"{base}/docs", "title": "API documentation"},
+                {"rel": "conformance", "type": "application/json", "href": f"{base}/conformance"},
+                {"rel": "data", "type": "application/json", "href": f"{base}/collections"},
+                {"rel": "status", "type": "application/json", "href": f"{base}/health"},
             ],
             "layers": {name: {"title": f"{layer.en} ({layer.zh})"} for name, layer in LAYERS.items()},
+            "crs": list(SUPPORTED),
         }
+
+    @app.get("/conformance", summary="OGC API conformance classes")
+    def conformance() -> dict:
+        return {"conformsTo": CONFORMANCE}
 
     @app.get("/health", summary="Service health and the number of features per layer")
     def health() -> dict:
         return {"status": "ok", "version": __version__, "database": store.backend, "layers": store.counts()}
 
+    app.include_router(features.router)
+    app.include_router(auth.router)
+    app.include_router(services.router)
     return app

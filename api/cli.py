@@ -306,6 +306,36 @@ def cmd_profiles(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_user(args: argparse.Namespace) -> int:
+    import getpass
+    import os
+
+    from shequ.layers import users
+
+    engine = _store(args).engine
+
+    def password() -> str:
+        given = os.environ.get("SHEQU_PASSWORD") or args.password
+        return given if given else getpass.getpass(f"password for {args.name}: ")
+
+    try:
+        if args.action == "add":
+            user = users.add_user(engine, args.name, password(), args.role, args.area)
+            print(f"added {user.name} ({user.role}" + (f", {', '.join(user.areas)}" if user.areas else "") + ")")
+        elif args.action == "password":
+            users.set_password(engine, args.name, password())
+            print(f"password of {args.name} changed; their tokens are revoked")
+        elif args.action == "remove":
+            users.remove_user(engine, args.name)
+            print(f"removed {args.name}")
+        else:
+            for user in users.list_users(engine):
+                print(f"  {user.name:<20} {user.role:<13} {', '.join(user.areas)}")
+    except users.UserError as exc:
+        raise ValueError(str(exc)) from None
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from shequ.api.demo import build_demo
 
@@ -433,6 +463,16 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("profiles", help="list the policy profiles, or show one's rules with their sources")
     s.add_argument("name", nargs="?")
     s.set_defaults(func=cmd_profiles)
+
+    s = sub.add_parser("user", help="add, list or remove users of the API (roles: planner, grid_manager, bureau, "
+                       "admin)")
+    s.add_argument("action", choices=["add", "list", "remove", "password"])
+    s.add_argument("name", nargs="?", default="")
+    s.add_argument("--role", choices=["planner", "grid_manager", "bureau", "admin"], default="planner")
+    s.add_argument("--area", action="append", help="a community (12-digit) or street (9-digit) code a grid "
+                   "manager looks after; repeat for several")
+    s.add_argument("--password", help="the password (default: asked, or $SHEQU_PASSWORD)")
+    s.set_defaults(func=cmd_user)
 
     s = sub.add_parser("demo", help="build the central-Chengdu demo database from data/")
     s.add_argument("--force", action="store_true", help="rebuild even if the database has data")

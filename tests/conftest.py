@@ -166,3 +166,39 @@ def page(browser):
     pg.on("request", record)
     yield pg
     context.close()
+
+
+@contextlib.contextmanager
+def live_server(app) -> Iterator[str]:
+    """The app served by uvicorn on a free local port, in a thread: real HTTP for real clients (GDAL,
+    concurrent editors). Stopped when the block ends."""
+    import threading
+    import time
+
+    import uvicorn
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", workers=1))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(autouse=True)
+def _quick_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argon2id as in production, with the smallest work factors: the production ones (≈0.2 s per
+    hash, on purpose) would make a fixture that logs in five users cost two seconds."""
+    from argon2 import PasswordHasher
+
+    from shequ.layers import users
+
+    monkeypatch.setattr(users, "_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
