@@ -6,9 +6,13 @@ Thin: it reads the store and answers; analysis lives in ``shequ.gis``, storage a
 
 from __future__ import annotations
 
+from importlib import resources
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from shequ import __version__
 from shequ.api import auth, features, services
@@ -32,10 +36,19 @@ CONFORMANCE = [
 def create_app(database_url: str | None = None) -> FastAPI:
     """An app bound to one database (``SHEQU_DATABASE_URL`` or SpatiaLite ``shequ.db`` by default)."""
     store = Store(database_url)
-    app = FastAPI(title="shequ 社区", version=__version__, openapi_url="/api", docs_url="/docs", redoc_url=None,
+    app = FastAPI(title="shequ 社区", version=__version__, openapi_url="/api", docs_url=None, redoc_url=None,
                   description="Community layers, walking coverage and grids as OGC API – Features (Parts 1, 2 "
                   "and 4 with ETag locking). " + ATTRIBUTION)
     app.state.store = store
+    # every script, stylesheet and icon a page uses comes from here: government intranets are offline
+    app.mount("/static", StaticFiles(directory=str(resources.files("shequ.web") / "static")), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/api", title="shequ 社区 – API",
+                                   swagger_js_url="/static/vendor/swagger_ui/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/vendor/swagger_ui/swagger-ui.css",
+                                   swagger_favicon_url="/static/vendor/swagger_ui/favicon-32x32.png")
 
     @app.exception_handler(auth.ApiError)
     def api_error(_request: Request, exc: auth.ApiError) -> JSONResponse:

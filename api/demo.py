@@ -23,6 +23,10 @@ CHENGDU_PBF = "chengdu/chengdu_central_osm2018.osm.pbf"
 CHENGDU_DISTRICTS = "chengdu/chengdu_central_districts_coarse.geojson"
 #: the demo's community size: Zhuji's 1 500–3 000 households (the national profile states none)
 COMMUNITY_PROFILE = "zhuji"
+#: demo accounts, one per role; the grid manager looks after the first drafted community. The
+#: password is public: remove them (``shequ user remove NAME``) before the database holds real work.
+DEMO_PASSWORD = "shequ-demo"
+DEMO_USERS = {"admin": "admin", "planner": "planner", "bureau": "bureau", "wangge": "grid_manager"}
 
 
 def chengdu_pbf() -> str:
@@ -39,6 +43,7 @@ def build_demo(database_url: str | None = None, *, force: bool = False, out: str
     counts = store.counts()
     if not force and counts["streets"] and counts["residences"] and counts["grids"]:
         print(f"demo database ready: {', '.join(f'{n} {k}' for k, n in counts.items() if n)}")
+        demo_users(store)
         return store
     out = Path(out) if out else _default_out(store)
     print("building the central-Chengdu demo from OpenStreetMap (© OpenStreetMap contributors, ODbL)")
@@ -63,7 +68,23 @@ def build_demo(database_url: str | None = None, *, force: bool = False, out: str
         report = community_report(store, out / "report" / name, name)
         print(f"  scorecard ({name}): {report.files[0]}")
     print("demo database ready: " + ", ".join(f"{n} {k}" for k, n in store.counts().items() if n))
+    demo_users(store)
     return store
+
+
+def demo_users(store: Store) -> None:
+    """One account per role (made once; kept if they exist), and say how to log in."""
+    from shequ.layers import users
+
+    first = store.read("communities", limit=1)
+    area = [str(first["code"].iloc[0])] if len(first) else []
+    have = {u.name for u in users.list_users(store.engine)}
+    for name, role in DEMO_USERS.items():
+        if name not in have:
+            users.add_user(store.engine, name, DEMO_PASSWORD, role, area if role == "grid_manager" else [])
+    mine = f" (community {area[0]})" if area else ""
+    print(f"  demo accounts {', '.join(DEMO_USERS)}{mine}, password {DEMO_PASSWORD!r}: remove them with "
+          "`shequ user remove NAME` before real use")
 
 
 def _default_out(store: Store) -> Path:

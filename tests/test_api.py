@@ -23,3 +23,17 @@ def test_health_reports_the_backend_and_the_layer_counts(db_url: str, tmp_path: 
         landing = client.get("/").json()
         assert "OpenStreetMap contributors" in landing["attribution"]
     app.state.store.dispose()
+
+
+def test_the_api_docs_page_works_offline(page, tmp_path: Path) -> None:
+    """FastAPI's /docs loads Swagger UI from a CDN by default; ours comes from the app."""
+    from conftest import live_server
+
+    app = create_app(f"sqlite:///{tmp_path / 'docs.db'}")
+    with live_server(app) as base:
+        page.goto(f"{base}/docs")
+        page.wait_for_selector(".opblock-summary-path", timeout=20_000)
+        assert page.locator(".opblock").count() > 20
+    assert page.external_requests == []
+    assert page.console_errors == []
+    app.state.store.dispose()
