@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from shequ import __version__
-from shequ.api import auth, features, services
+from shequ.api import auth, features, grid_edits, maps, pages, services
 from shequ.api.crs import SUPPORTED
 from shequ.layers.schema import LAYERS
 from shequ.layers.store import Store
@@ -92,7 +92,10 @@ def create_app(database_url: str | None = None) -> FastAPI:
     def health() -> dict:
         return {"status": "ok", "version": __version__, "database": store.backend, "layers": store.counts()}
 
+    app.include_router(grid_edits.router)
     app.include_router(features.router)
     app.include_router(auth.router)
     app.include_router(services.router)
+    app.include_router(pages.router)
+    app.include_router(maps.router)
     return app

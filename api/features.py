@@ -27,7 +27,7 @@ from shequ.layers import edits
 from shequ.layers.exporting import geojson_dict
 from shequ.layers.problems import LayerValidationError
 from shequ.layers.schema import LAYERS
-from shequ.layers.store import Store
+from shequ.layers.store import Prefix, Store
 from shequ.layers.users import User as UserRecord
 from shequ.layers.validate import validate
 
@@ -170,6 +170,8 @@ def _filters(request: Request, layer: str, user: UserRecord | None) -> dict:
                 raise ApiError(400, "InvalidParameterValue", f"{name} must be a number") from None
         elif field.type == "bool":
             value = value.lower() in ("true", "1", "yes")
+        elif value.endswith("*"):  # a prefix: community_code=510106900* is every community of that street
+            value = Prefix(value[:-1])
         out[name] = value
     return out
 
@@ -321,6 +323,35 @@ def _grid_check(store: Store, fixes: list[str] | None) -> edits.Check:
     return check
 
 
+def gap_warnings(store: Store, grids: list[edits.Stored]) -> list[dict]:
+    """Land of the community next to the written grids that no grid covers. A write may leave one
+    (shrink this grid, then grow its neighbour): it is saved, and the editor is told where."""
+    if not grids:
+        return []
+    communities = {str(g.frame["community_code"].iloc[0]) for g in grids}
+    out = []
+    for code in sorted(communities):
+        community = store.read("communities", where={"code": code})
+        siblings = store.read("grids", where={"community_code": code})
+        if community.empty or siblings.empty:
+            continue
+        findings = check_grids(siblings, community, GridRules(), gaps=True)
+        found = findings[findings["check"] == "gap"]
+        near = shapely.union_all([g.geometry for g in grids]).buffer(1e-5)  # ≈1 m: gaps that touch them
+        for f in found[found.intersects(near)].to_dict("records"):
+            out.append({"check": "gap", "other": code, "value": f["value"], "message": f["message"],
+                        "geometry": _geojson(f["geometry"])})
+    return out
+
+
+def _answer(store: Store, stored: edits.Stored, fixes: list[str] | None) -> dict | None:
+    """What a write's answer adds to the feature: the repairs made, gaps left (grids)."""
+    extra = {} if fixes is None else {"fixes": fixes}
+    if stored.layer == "grids":
+        extra["warnings"] = gap_warnings(store, [stored])
+    return extra or None
+
+
 def _version(stored: edits.Stored, if_match: str | None) -> int:
     if if_match is None:
         raise ApiError(428, "PreconditionRequired", f"editing {stored.layer} {stored.key!r} needs If-Match with the "
@@ -378,7 +409,7 @@ def create(request: Request, collectionId: Collection, user: User,
     fixes: list[str] | None = [] if fix else None
     candidate = _candidate(layer, feature, None, _content_crs(content_crs), fixes)
     stored = _do_write(request, layer, candidate, user, None, "create", fixes)
-    return _feature_response(request, stored, user, ogc_crs.CRS84, 201, {"fixes": fixes} if fix else None)
+    return _feature_response(request, stored, user, ogc_crs.CRS84, 201, _answer(_store(request), stored, fixes))
 
 
 def _replace(request: Request, layer: str, key: str, body: dict, user: UserRecord | None, if_match: str | None,
@@ -393,7 +424,7 @@ def _replace(request: Request, layer: str, key: str, body: dict, user: UserRecor
     fixes: list[str] | None = [] if fix else None
     candidate = _candidate(layer, body, key, content_crs, fixes)
     stored = _do_write(request, layer, candidate, user, expected, action, fixes, old_community)
-    return _feature_response(request, stored, user, ogc_crs.CRS84, 200, {"fixes": fixes} if fix else None)
+    return _feature_response(request, stored, user, ogc_crs.CRS84, 200, _answer(store, stored, fixes))
 
 
 @router.put("/collections/{collectionId}/items/{featureId}", response_class=GeoJSONResponse,

@@ -35,6 +35,17 @@ CHECKS = {
 }
 
 
+#: longest edge (degrees, ≈10 m) before projecting: an edge is straight in the stored longitude/
+#: latitude, and a long one bends in a metric projection, so two grids sharing half of a community's
+#: 600 m edge would show a phantom metre² of gap or overlap against it
+DENSIFY_DEG = 1e-4
+
+
+def _densified(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    frame = frame.to_crs(4326)
+    return frame.set_geometry(shapely.segmentize(np.asarray(frame.geometry.values), DENSIFY_DEG))
+
+
 @dataclass(frozen=True)
 class GridRules:
     """What the grids are checked against (from a profile: grid_households, grid_manager_required …)."""
@@ -54,7 +65,7 @@ def check_grids(grids: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, rules: G
     """
     crs = metric_crs(grids if len(grids) else communities)
     g = grids.to_crs(crs).reset_index(drop=True)
-    c = communities.to_crs(crs).reset_index(drop=True)
+    c = _densified(communities).to_crs(crs).reset_index(drop=True)
     tol = rules.area_tolerance_m2
     rows: list[dict] = []
 
@@ -68,7 +79,10 @@ def check_grids(grids: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, rules: G
     for i in np.flatnonzero(~valid):
         add("invalid_geometry", g.at[i, "code"], None, None,
             f"grid {g.at[i, 'code']}: {shapely.is_valid_reason(geoms[i])}", geoms[i])
-    fixed = np.where(valid, geoms, shapely.make_valid(geoms))
+    # validity as drawn; everything else on the valid, densified shapes
+    wgs = np.asarray(grids.to_crs(4326).geometry.values)
+    wgs = np.where(shapely.is_valid(wgs), wgs, shapely.make_valid(wgs))
+    fixed = np.asarray(gpd.GeoSeries(shapely.segmentize(wgs, DENSIFY_DEG), crs=4326).to_crs(crs).values)
 
     # inside its own community
     comm_index = {code: k for k, code in enumerate(c["code"])}
@@ -149,7 +163,8 @@ def repair_grid(geom: shapely.Geometry, neighbours: np.ndarray, community: shape
     """An edited grid (WGS84) made valid, snapped to its neighbours, kept inside its community and off
     its neighbours; and what was changed, in words (``?fix=true`` on an edit)."""
     crs = metric_crs(gpd.GeoSeries([community], crs=4326))
-    to_m = gpd.GeoSeries([geom, community, *neighbours], crs=4326).to_crs(crs)
+    to_m = gpd.GeoSeries(shapely.segmentize(np.array([geom, community, *neighbours], dtype=object), DENSIFY_DEG),
+                         crs=4326).to_crs(crs)
     g, comm, others = to_m.iloc[0], to_m.iloc[1], np.asarray(to_m.iloc[2:].values)
     notes: list[str] = []
     if not shapely.is_valid(g):
@@ -158,7 +173,7 @@ def repair_grid(geom: shapely.Geometry, neighbours: np.ndarray, community: shape
     reference = shapely.union_all(np.r_[others, [shapely.boundary(comm)]]) if len(others) else shapely.boundary(comm)
     snapped = shapely.snap(g, reference, tolerance_m)
     moved = shapely.hausdorff_distance(snapped, g)
-    if moved > 0:
+    if moved > 1e-3:  # below a millimetre is the projection's rounding, not a snap
         notes.append(f"snapped vertices to the neighbouring boundaries within {tolerance_m:g} m")
         g = shapely.make_valid(snapped) if not shapely.is_valid(snapped) else snapped
     # below AREA_TOLERANCE_M2 is the projection's curvature between chords, not a real overlap: the
@@ -185,4 +200,5 @@ def repair_grid(geom: shapely.Geometry, neighbours: np.ndarray, community: shape
         g = parts[0]
     if not notes:
         return geom, []
+    g = shapely.simplify(g, 0.01)  # drop the densifying vertices again (collinear within a centimetre)
     return gpd.GeoSeries([g], crs=crs).to_crs(4326).iloc[0], notes

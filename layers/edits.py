@@ -127,71 +127,78 @@ def _record(conn: Connection, layer: str, key: str, version: int, previous: int 
 
 def write(store: Store, layer: str, candidate: gpd.GeoDataFrame, *, user: str, expected_version: int | None,
           action: str, scopes: list[str] | None = None, check: Check | None = None,
-          notes: list[str] | None = None) -> Stored:
+          notes: list[str] | None = None, conn: Connection | None = None) -> Stored:
     """Create (``expected_version=None``) or replace a feature with the validated one-row ``candidate``.
 
-    ``notes`` (what a repair changed; the check may add to it) are recorded with the version."""
+    ``notes`` (what a repair changed; the check may add to it) are recorded with the version. With
+    ``conn``, the write joins that transaction (a split or merge is several writes, all or none)."""
+    if conn is None:
+        with store.engine.begin() as own:
+            return write(store, layer, candidate, user=user, expected_version=expected_version, action=action,
+                         scopes=scopes, check=check, notes=notes, conn=own)
     spec = LAYERS[layer]
     table = TABLES[layer]
     key = str(candidate[spec.key].iloc[0])
-    with store.engine.begin() as conn:
-        _lock(conn, layer, scopes or [key])
-        current = get(store, layer, key, conn)
-        if expected_version is None and current is not None:
-            raise AlreadyExists(f"{layer} {key!r} exists already: replace it with PUT and If-Match")
-        if expected_version is not None:
-            if current is None:
-                raise NotFound(f"no {layer} {key!r}")
-            if current.version != expected_version:
-                raise EditConflict(f"{layer} {key!r} was changed by someone else (now version {current.version}, "
-                                   f"you edited version {expected_version}): reload it and edit again", current)
-        problems = [] if check is None else check(conn, candidate, current)
-        refs = store._check_references(conn, spec, candidate)
-        problems += [{"check": "reference", "field": p.field, "message": p.reason} for p in refs]
-        if problems:
-            raise Rejected(f"the {layer} {key!r} breaks {len(problems)} rule{'s' if len(problems) > 1 else ''}; "
-                           "nothing was written", problems)
-        (row,) = _rows(spec, candidate)
-        if current is None:  # new, or back after a delete: versions go on from the history
-            version = (_max_version(conn, layer, key) or 0) + 1
-            conn.execute(insert(table).values(**row, version=version))
-        else:
-            _baseline(conn, spec, current)
-            done = conn.execute(update(table).where(table.c[spec.key] == key, table.c.version == current.version)
-                                .values(**row, version=current.version + 1)).rowcount
-            if not done:  # cannot happen under the lock; kept so a bug shows as a conflict, never a lost write
-                raise EditConflict(f"{layer} {key!r} changed during the write", get(store, layer, key, conn))
-            version = current.version + 1
-        props, wkb = _state(row, spec.field_names)
-        previous = current.version if current else _max_version(conn, layer, key, before=version)
-        _record(conn, layer, key, version, previous, action, user, props, wkb, "; ".join(notes or []) or None)
-        return get(store, layer, key, conn)
-
-
-def remove(store: Store, layer: str, key: str, *, user: str, expected_version: int,
-           scopes: list[str] | None = None) -> int:
-    """Delete a feature (its last state stays in the history); the version the delete recorded."""
-    spec = LAYERS[layer]
-    table = TABLES[layer]
-    with store.engine.begin() as conn:
-        _lock(conn, layer, scopes or [key])
-        current = get(store, layer, key, conn)
+    _lock(conn, layer, scopes or [key])
+    current = get(store, layer, key, conn)
+    if expected_version is None and current is not None:
+        raise AlreadyExists(f"{layer} {key!r} exists already: replace it with PUT and If-Match")
+    if expected_version is not None:
         if current is None:
             raise NotFound(f"no {layer} {key!r}")
         if current.version != expected_version:
-            raise EditConflict(f"{layer} {key!r} was changed by someone else (now version {current.version}): "
-                               "reload it before deleting", current)
-        try:
-            store._check_not_referenced(conn, layer, set(store.keys(layer, conn)) - {key})
-        except LayerValidationError as exc:
-            raise Rejected(str(exc.problems[0].reason), [{"check": "referenced", "message": p.reason}
-                                                         for p in exc.problems]) from None
+            raise EditConflict(f"{layer} {key!r} was changed by someone else (now version {current.version}, "
+                               f"you edited version {expected_version}): reload it and edit again", current)
+    problems = [] if check is None else check(conn, candidate, current)
+    refs = store._check_references(conn, spec, candidate)
+    problems += [{"check": "reference", "field": p.field, "message": p.reason} for p in refs]
+    if problems:
+        raise Rejected(f"the {layer} {key!r} breaks {len(problems)} rule{'s' if len(problems) > 1 else ''}; "
+                       "nothing was written", problems)
+    (row,) = _rows(spec, candidate)
+    if current is None:  # new, or back after a delete: versions go on from the history
+        version = (_max_version(conn, layer, key) or 0) + 1
+        conn.execute(insert(table).values(**row, version=version))
+    else:
         _baseline(conn, spec, current)
-        (row,) = _rows(spec, current.frame)
-        conn.execute(delete(table).where(table.c[spec.key] == key, table.c.version == current.version))
-        props, wkb = _state(row, spec.field_names)
-        _record(conn, layer, key, current.version + 1, current.version, "delete", user, props, wkb)
-        return current.version + 1
+        done = conn.execute(update(table).where(table.c[spec.key] == key, table.c.version == current.version)
+                            .values(**row, version=current.version + 1)).rowcount
+        if not done:  # cannot happen under the lock; kept so a bug shows as a conflict, never a lost write
+            raise EditConflict(f"{layer} {key!r} changed during the write", get(store, layer, key, conn))
+        version = current.version + 1
+    props, wkb = _state(row, spec.field_names)
+    previous = current.version if current else _max_version(conn, layer, key, before=version)
+    _record(conn, layer, key, version, previous, action, user, props, wkb, "; ".join(notes or []) or None)
+    return get(store, layer, key, conn)
+
+
+def remove(store: Store, layer: str, key: str, *, user: str, expected_version: int,
+           scopes: list[str] | None = None, conn: Connection | None = None, note: str | None = None) -> int:
+    """Delete a feature (its last state stays in the history); the version the delete recorded."""
+    if conn is None:
+        with store.engine.begin() as own:
+            return remove(store, layer, key, user=user, expected_version=expected_version, scopes=scopes,
+                          conn=own, note=note)
+    spec = LAYERS[layer]
+    table = TABLES[layer]
+    _lock(conn, layer, scopes or [key])
+    current = get(store, layer, key, conn)
+    if current is None:
+        raise NotFound(f"no {layer} {key!r}")
+    if current.version != expected_version:
+        raise EditConflict(f"{layer} {key!r} was changed by someone else (now version {current.version}): "
+                           "reload it before deleting", current)
+    try:
+        store._check_not_referenced(conn, layer, set(store.keys(layer, conn)) - {key})
+    except LayerValidationError as exc:
+        raise Rejected(str(exc.problems[0].reason), [{"check": "referenced", "message": p.reason}
+                                                     for p in exc.problems]) from None
+    _baseline(conn, spec, current)
+    (row,) = _rows(spec, current.frame)
+    conn.execute(delete(table).where(table.c[spec.key] == key, table.c.version == current.version))
+    props, wkb = _state(row, spec.field_names)
+    _record(conn, layer, key, current.version + 1, current.version, "delete", user, props, wkb, note)
+    return current.version + 1
 
 
 def _max_version(conn: Connection, layer: str, key: str, before: int | None = None) -> int | None:

@@ -109,6 +109,22 @@ def make_engine(url: str | None = None) -> Engine:
     raise ValueError(f"unsupported database URL {url!r}: use sqlite:///path.db or postgresql+psycopg://…")
 
 
+class Prefix(str):
+    """A ``where`` value matching every text that starts with it (a street's 9-digit code finds its
+    communities' 12-digit ones)."""
+
+
+def _where(stmt, table: Table, where: dict | None):
+    for name, value in (where or {}).items():
+        column = table.c[name]
+        if isinstance(value, Prefix):
+            # LIKE with the wildcards escaped: a code is digits, but a name may hold % or _
+            stmt = stmt.where(column.startswith(str(value), autoescape=True))
+        else:
+            stmt = stmt.where(column == value)
+    return stmt
+
+
 @dataclass
 class WriteResult:
     layer: str
@@ -171,8 +187,7 @@ class Store:
         stmt = select(func.count()).select_from(table)
         if bbox is not None:
             stmt = stmt.where(self._bbox_clause(table, bbox))
-        for name, value in (where or {}).items():
-            stmt = stmt.where(table.c[name] == value)
+        stmt = _where(stmt, table, where)
         with self.engine.connect() as conn:
             return conn.execute(stmt).scalar_one()
 
@@ -213,8 +228,7 @@ class Store:
                       func.ST_AsBinary(table.c.geom, type_=LargeBinary).label("wkb")).order_by(table.c.fid)
         if bbox is not None:
             stmt = stmt.where(self._bbox_clause(table, bbox))
-        for name, value in (where or {}).items():
-            stmt = stmt.where(table.c[name] == value)
+        stmt = _where(stmt, table, where)
         if limit is not None:
             stmt = stmt.limit(limit)
         if offset:

@@ -537,3 +537,71 @@ def test_export_any_layer_in_wgs84_or_cgcs2000(api: Api, fmt: str, tmp_path) -> 
     part = api.client.get("/exports/grids?format=geojson&bbox=104.0801,30.651,104.0825,30.654",
                           headers=api.headers("bureau"))
     assert [f["properties"]["code"] for f in part.json()["features"]] == [WEST]
+
+
+# ---- split, merge, gaps -------------------------------------------------------------------------------
+def test_a_grid_split_along_a_line_and_merged_back(api: Api) -> None:
+    c = api.client
+    tag = api.etag("grids", WEST)
+    line = {"type": "LineString", "coordinates": [[104.0795, 30.6525], [104.0835, 30.6525]]}
+    assert c.post(f"/collections/grids/items/{WEST}/split", json={"line": line},
+                  headers=api.headers("manager_a")).status_code == 428
+    assert c.post(f"/collections/grids/items/{B1}/split", json={"line": line},
+                  headers=api.headers("manager_a", api.etag("grids", B1))).status_code == 403
+    short = {"type": "LineString", "coordinates": [[104.0795, 30.6525], [104.081, 30.6525]]}
+    r = c.post(f"/collections/grids/items/{WEST}/split", json={"line": short}, headers=api.headers("manager_a", tag))
+    assert r.status_code == 422 and "from one edge to the other" in r.json()["description"]
+    r = c.post(f"/collections/grids/items/{WEST}/split", json={"line": line, "name": "一网格南"},
+               headers=api.headers("manager_a", tag))
+    assert r.status_code == 200, r.text
+    kept, new = r.json()["features"]
+    assert kept["id"] == WEST and new["id"] == A + "003" and new["properties"]["name"] == "一网格南"
+    assert kept["properties"]["households"] + new["properties"]["households"] == 420
+    assert new["properties"]["manager"] == "张三"  # the personal fields go with the grid
+    assert r.json()["warnings"] == []  # the two pieces tile the old grid
+    assert api.store.count("grids", where={"community_code": A}) == 3
+    assert [h["action"] for h in api.history("grids", A + "003")] == ["split"]
+    # merge back: both ETags needed; the other grid is deleted with its history kept
+    merged = c.post(f"/collections/grids/items/{WEST}/merge",
+                    json={"other": A + "003", "other_etag": new["properties"]["etag"]},
+                    headers=api.headers("manager_a", kept["properties"]["etag"]))
+    assert merged.status_code == 200, merged.text
+    (one,) = merged.json()["features"]
+    assert one["properties"]["households"] == 420
+    assert shapely.geometry.shape(one["geometry"]).area == pytest.approx(box(104.080, 30.650, 104.083, 30.655).area)
+    assert c.get(f"/collections/grids/items/{A}003").status_code == 404
+    assert [h["action"] for h in api.history("grids", A + "003")] == ["split", "delete"]
+    # not neighbours (west and 崇德里's grid are in different communities)
+    r = c.post(f"/collections/grids/items/{WEST}/merge", json={"other": B1, "other_etag": api.etag("grids", B1)},
+               headers=api.headers("admin", one["properties"]["etag"]))
+    assert r.status_code == 422
+
+
+def test_a_split_that_breaks_a_rule_writes_neither_piece(api: Api) -> None:
+    # make the east grid overlap nothing yet, then split west so that nothing changes if one piece fails:
+    # a stale ETag on the split must leave both the grid and the sequence untouched
+    c = api.client
+    tag = api.etag("grids", WEST)
+    c.patch(f"/collections/grids/items/{WEST}", json={"properties": {"households": 421}},
+            headers=api.headers("admin", tag))
+    line = {"type": "LineString", "coordinates": [[104.0795, 30.6525], [104.0835, 30.6525]]}
+    r = c.post(f"/collections/grids/items/{WEST}/split", json={"line": line}, headers=api.headers("admin", tag))
+    assert r.status_code == 412
+    assert api.store.count("grids") == 3 and api.history("grids", A + "003") == []
+
+
+def test_a_shrunk_grid_is_saved_with_the_gap_it_leaves(api: Api) -> None:
+    r = api.client.patch(f"/collections/grids/items/{WEST}", json={"geometry": polygon(104.080, 30.650, 104.082, 30.655)},
+                         headers=api.headers("manager_a", api.etag("grids", WEST)))
+    assert r.status_code == 200
+    (gap,) = r.json()["warnings"]
+    assert gap["check"] == "gap" and gap["other"] == A
+    assert shapely.geometry.shape(gap["geometry"]).area == pytest.approx(box(104.082, 30.65, 104.083, 30.655).area,
+                                                                          rel=1e-3)
+
+
+def test_prefix_filters_find_a_streets_communities(api: Api) -> None:
+    found = api.client.get(f"/collections/grids/items?community_code={A[:9]}*").json()
+    assert found["numberMatched"] == 3
+    assert api.client.get("/collections/grids/items?community_code=5101040170*1").json()["numberMatched"] == 0
+    assert api.client.get("/collections/grids/items?name=%25*").json()["numberMatched"] == 0  # % is literal
