@@ -202,3 +202,24 @@ def _quick_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     from shequ.layers import users
 
     monkeypatch.setattr(users, "_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The Chengdu demo (OSM layers, drafted communities and grids, a coverage run, demo accounts) in a
+    SpatiaLite file, built once per run (≈25 s) for the page tests. Tests that write copy it first."""
+    from shequ.api.demo import build_demo
+
+    folder = tmp_path_factory.mktemp("demo")
+    url = f"sqlite:///{folder / 'shequ.db'}"
+    build_demo(url, out=folder / "out").dispose()
+    return url
+
+
+@pytest.fixture
+def demo_copy(demo_db: str, tmp_path: Path) -> str:
+    """A private copy of the demo database, for a test that edits it."""
+    source = Path(demo_db.removeprefix("sqlite:///"))
+    target = tmp_path / "shequ.db"
+    shutil.copyfile(source, target)
+    return f"sqlite:///{target}"

@@ -591,7 +591,8 @@ def test_a_split_that_breaks_a_rule_writes_neither_piece(api: Api) -> None:
 
 
 def test_a_shrunk_grid_is_saved_with_the_gap_it_leaves(api: Api) -> None:
-    r = api.client.patch(f"/collections/grids/items/{WEST}", json={"geometry": polygon(104.080, 30.650, 104.082, 30.655)},
+    shrunk = {"geometry": polygon(104.080, 30.650, 104.082, 30.655)}
+    r = api.client.patch(f"/collections/grids/items/{WEST}", json=shrunk,
                          headers=api.headers("manager_a", api.etag("grids", WEST)))
     assert r.status_code == 200
     (gap,) = r.json()["warnings"]

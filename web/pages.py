@@ -1,0 +1,63 @@
+"""The frame every page shares: the navigation bar, the language switch (Chinese first, English on
+a click), the login box, and the app's own stylesheet and script. Nothing comes from the internet:
+``/static`` is served by the app (``api/app.py``).
+"""
+
+from __future__ import annotations
+
+import html
+
+import folium
+
+from shequ.web.offline import ATTRIBUTION
+
+STATIC = "/static"
+
+#: (path, Chinese, English) of the pages in the navigation bar
+NAV = [("/maps/coverage", "覆盖地图", "Coverage map"), ("/reports/scorecard", "评分卡", "Scorecards"),
+       ("/edit/grids", "网格编辑", "Grid editor"), ("/exports", "数据导出", "Exports"),
+       ("/docs", "接口文档", "API")]
+
+
+def t(zh: str, en: str) -> str:
+    """Both languages; the stylesheet shows the one the page is in."""
+    return f'<span class="zh">{html.escape(zh)}</span><span class="en">{html.escape(en)}</span>'
+
+
+def head(title: str) -> str:
+    return (f'<meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{html.escape(title)}</title>"
+            f'<link rel="icon" href="data:,">'
+            f'<link rel="stylesheet" href="{STATIC}/shequ.css">'
+            f'<script src="{STATIC}/shequ.js"></script>')
+
+
+def nav(active: str) -> str:
+    links = "".join(f'<a href="{path}"{" class=active" if path == active else ""}>{t(zh, en)}</a>'
+                    for path, zh, en in NAV)
+    return (f'<header class="sq-nav"><span class="brand">shequ 社区</span>{links}<span class="spacer"></span>'
+            f'<span id="sq-user"></span><button id="sq-lang" type="button" title="中文 / English">'
+            f'{t("English", "中文")}</button></header>')
+
+
+def page(title: str, body: str, *, active: str = "", extra_head: str = "", scripts: str = "") -> str:
+    """A whole page in the shared frame (not a map: see ``framed_map``)."""
+    return (f'<!doctype html><html lang="zh"><head>{head(title)}{extra_head}</head>'
+            f"<body>{nav(active)}{body}{scripts}</body></html>")
+
+
+def framed_map(m: folium.Map, title: str, panel: str, *, active: str, scripts: str = "") -> folium.Map:
+    """Put a folium map in the frame: the bar on top, ``panel`` on the left, the map filling the rest."""
+    root = m.get_root()
+    root.header.add_child(folium.Element(head(title)))
+    root.html.add_child(folium.Element(f'{nav(active)}<aside class="sq-panel">{panel}'
+                                       f'<p class="muted">{html.escape(ATTRIBUTION)}</p></aside>'), index=0)
+    if scripts:
+        root.html.add_child(folium.Element(scripts))
+    # folium puts the map div straight into <body>; the stylesheet places .folium-map beside the panel
+    root.header.add_child(folium.Element(
+        "<style>.folium-map{position:fixed !important;top:48px;left:340px;right:0;bottom:0;width:auto !important;"
+        "height:auto !important}@media (max-width:900px){.folium-map{left:280px}}"
+        "@media (max-width:700px){.folium-map{top:45%;left:0}}</style>"))
+    root.html.add_child(folium.Element('<script>document.documentElement.lang = shequ.lang();</script>'))
+    return m
