@@ -24,6 +24,7 @@ from shequ.gis.network import WalkNetwork
 from shequ.gis.scorecard import scorecard
 from shequ.layers.exporting import ExportError, export_frame
 from shequ.layers.profiles import ProfileError, load_profile
+from shequ.layers.store import Prefix
 
 router = APIRouter(tags=["analyses and exports 分析与导出"])
 ANALYSTS = ("planner", "admin")
@@ -33,7 +34,8 @@ MEDIA = {"geojson": ("application/geo+json", ".geojson"), "gpkg": ("application/
 
 
 class CoverageRequest(BaseModel):
-    types: list[str] | None = Field(None, description="facility types (default: those present)", max_length=20)
+    types: list[str] | None = Field(None, description="facility types (default: those present)", min_length=1,
+                                    max_length=20)
     level: str | None = Field(None, pattern="^(5min|10min|15min)$",
                               description="use a life-circle level's distance for every type")
     distances: dict[str, float] | None = Field(None, description="metres per type, overriding the catalog")
@@ -43,6 +45,10 @@ class CoverageRequest(BaseModel):
 def _frame_json(frame: pd.DataFrame) -> list[dict]:
     clean = frame.replace([np.inf, -np.inf], np.nan).astype(object)
     return json.loads(clean.where(clean.notna(), None).to_json(orient="records", force_ascii=False))
+
+
+def _walkable(streets: pd.DataFrame) -> bool:
+    return bool(len(streets)) and bool(streets["walkable"].fillna(True).astype(bool).any())
 
 
 def _area_layers(store, bbox: tuple | None, margin_m: float) -> tuple:
@@ -61,13 +67,16 @@ def coverage(request: Request, body: CoverageRequest, user: User) -> dict:
     bbox = _bbox(",".join(map(str, body.bbox)), _crs(None, "bbox-crs")) if body.bbox else None
     margin = max([*(body.distances or {}).values(), 1000.0])
     streets, residences, facilities = _area_layers(store, bbox, margin)
-    if streets.empty or residences.empty:
-        raise ApiError(400, "NoData", "no streets or residences in the area: import them or widen the bbox")
+    if not _walkable(streets) or residences.empty:
+        raise ApiError(400, "NoData", "no walkable streets or no residences in the area: import them or widen the "
+                       "bbox")
     try:
         model = Coverage.from_geodataframes(streets, residences, facilities, types=body.types, level=body.level,
                                             distances=body.distances)
     except ValueError as exc:
         raise ApiError(400, "InvalidParameterValue", str(exc)) from None
+    if not model.types:
+        raise ApiError(400, "NoData", "no facility types to measure: name them in 'types' or import facilities")
     result = model.solve()
     communities = store.read("communities")
     summary = result.summary()
@@ -105,9 +114,24 @@ def lifecircle_audit(request: Request, user: User) -> dict:
     circles = store.read("lifecircles")
     if circles.empty:
         raise ApiError(400, "NoData", "no life circles: import them or draw one (shequ lifecircle)")
-    findings, summary = audit(WalkNetwork.from_streets(store.read("streets")), circles, store.read("residences"),
+    streets = store.read("streets")
+    if not _walkable(streets):
+        raise ApiError(400, "NoData", "no walkable streets: import them first (shequ import-osm or shequ import streets)")
+    findings, summary = audit(WalkNetwork.from_streets(streets), circles, store.read("residences"),
                               store.read("facilities"))
     return {"findings": _frame_json(findings), "circles": _frame_json(summary)}
+
+
+def _area_filter(store, layer: str, area: str | None) -> dict | None:
+    if not area:
+        return None
+    if store.count("communities", where={"code": Prefix(area)}) == 0:
+        raise ApiError(400, "InvalidParameterValue", f"area {area!r}: no community has that code or prefix")
+    if layer == "communities":
+        return {"code": Prefix(area)}
+    if layer in ("grids", "facilities", "residences"):
+        return {"community_code": Prefix(area)}
+    return None
 
 
 @router.get("/exports/{collectionId}", summary="Download a layer: GeoJSON, GeoPackage, Shapefile (zip) or CSV, "
@@ -116,11 +140,19 @@ def lifecircle_audit(request: Request, user: User) -> dict:
 def export(request: Request, collectionId: Collection, user: User,
            format: Annotated[str, Query(pattern="^(geojson|gpkg|shapefile|csv)$")] = "geojson",
            crs: Annotated[str, Query(pattern="^(EPSG:4326|EPSG:4490)$")] = "EPSG:4326",
-           bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy (CRS84)")] = None) -> FileResponse:
+           bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy (CRS84)")] = None,
+           area: Annotated[str | None, Query(pattern="^[0-9]{6,12}$",
+                                             description="a community (12 digits) or street (9) or county (6) "
+                                                         "code: its features (those in its outline for layers "
+                                                         "without a community code)")] = None) -> FileResponse:
     need_role(user, READERS, "exports")
     layer = collectionId.value
+    store = request.app.state.store
     box = _bbox(bbox, _crs(None, "bbox-crs"))
-    frame = request.app.state.store.read(layer, bbox=box)
+    frame = store.read(layer, bbox=box, where=_area_filter(store, layer, area))
+    if area and layer in ("streets", "lifecircles"):
+        outline = store.read("communities", where={"code": Prefix(area)})
+        frame = frame[frame.intersects(outline.union_all())] if len(outline) else frame.iloc[:0]
     media, suffix = MEDIA[format]
     folder = Path(tempfile.mkdtemp(prefix="shequ-export-"))
     path = folder / f"{layer}{suffix}"

@@ -511,7 +511,7 @@ def test_coverage_over_http_returns_geojson_and_a_summary(api: Api) -> None:
     assert bad.status_code == 400 and "casino" in bad.json()["description"]
     empty = api.client.post("/analyses/coverage", json={"bbox": [73.5, 40.0, 73.6, 40.1]},
                             headers=api.headers("planner"))
-    assert empty.status_code == 400 and "no streets or residences" in empty.json()["description"]
+    assert empty.status_code == 400 and "no walkable streets or no residences" in empty.json()["description"]
 
 
 @pytest.mark.parametrize("fmt", ["geojson", "gpkg", "shapefile", "csv"])

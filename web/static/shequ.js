@@ -11,6 +11,8 @@
     return now;
   };
   shequ.t = (zh, en) => (document.documentElement.lang === "en" ? en : zh);
+  // both languages as HTML (the arguments are HTML): a message stays right when the language is switched
+  shequ.tt = (zh, en) => `<span class="zh">${zh}</span><span class="en">${en}</span>`;
   shequ.esc = (s) => String(s == null ? "" : s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 
   shequ.token = () => store.getItem("shequ-token");
