@@ -116,7 +116,8 @@ def lifecircle_audit(request: Request, user: User) -> dict:
         raise ApiError(400, "NoData", "no life circles: import them or draw one (shequ lifecircle)")
     streets = store.read("streets")
     if not _walkable(streets):
-        raise ApiError(400, "NoData", "no walkable streets: import them first (shequ import-osm or shequ import streets)")
+        raise ApiError(400, "NoData", "no walkable streets: import them first (shequ import-osm or "
+                       "shequ import streets)")
     findings, summary = audit(WalkNetwork.from_streets(streets), circles, store.read("residences"),
                               store.read("facilities"))
     return {"findings": _frame_json(findings), "circles": _frame_json(summary)}

@@ -11,13 +11,12 @@ import geopandas as gpd
 import httpx
 import pytest
 import shapely
+from conftest import live_server
 
 from shequ.api.app import create_app
 from shequ.api.demo import DEMO_PASSWORD
 from shequ.layers import edits
 from shequ.layers.store import Store
-
-from conftest import live_server
 
 SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 
