@@ -33,6 +33,40 @@ CONFORMANCE = [
 ]
 
 
+ERROR_SCHEMA = {"type": "object", "required": ["code", "description"], "properties": {
+    "code": {"type": "string"}, "description": {"type": "string"},
+    "problems": {"type": "array", "items": {"type": "object"}}}}
+
+
+def _describe_errors(app: FastAPI) -> None:
+    """The OpenAPI document as the service answers: a bad parameter or body is a 400 with the OGC
+    exception shape, not FastAPI's default 422 ``HTTPValidationError`` (422 means a feature breaks
+    a rule); every error body is ``{code, description, problems?}``."""
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema:
+            return app.openapi_schema
+        doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        doc.setdefault("components", {}).setdefault("schemas", {})["Exception"] = ERROR_SCHEMA
+        doc["components"]["schemas"].pop("HTTPValidationError", None)
+        doc["components"]["schemas"].pop("ValidationError", None)
+        body = {"application/json": {"schema": {"$ref": "#/components/schemas/Exception"}}}
+        for operation in (op for path in doc["paths"].values() for op in path.values()):
+            responses = operation.get("responses", {})
+            default = responses.get("422", {}).get("description") == "Validation Error"
+            if default:
+                del responses["422"]
+                responses.setdefault("400", {"description": "bad request: a parameter or the body"})
+            for status, answer in responses.items():
+                if status[0] in "45":
+                    answer.setdefault("content", body)
+        app.openapi_schema = doc
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(database_url: str | None = None) -> FastAPI:
     """An app bound to one database (``SHEQU_DATABASE_URL`` or SpatiaLite ``shequ.db`` by default)."""
     store = Store(database_url)
@@ -92,6 +126,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
     def health() -> dict:
         return {"status": "ok", "version": __version__, "database": store.backend, "layers": store.counts()}
 
+    _describe_errors(app)
     app.include_router(grid_edits.router)
     app.include_router(features.router)
     app.include_router(auth.router)
