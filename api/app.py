@@ -7,8 +7,9 @@ Thin: it reads the store and answers; analysis lives in ``shequ.gis``, storage a
 from __future__ import annotations
 
 from importlib import resources
+from typing import Annotated
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -19,6 +20,7 @@ from shequ.api import auth, features, grid_edits, maps, pages, services
 from shequ.api.crs import SUPPORTED
 from shequ.layers.schema import LAYERS
 from shequ.layers.store import Store
+from shequ.web.pages import home_page
 
 ATTRIBUTION = "Map data © OpenStreetMap contributors (ODbL) where it comes from OpenStreetMap"
 CONFORMANCE = [
@@ -99,9 +101,14 @@ def create_app(database_url: str | None = None) -> FastAPI:
         return JSONResponse({"code": "InvalidParameterValue", "description": text, "problems": problems},
                             status_code=400)
 
-    @app.get("/", summary="Landing page")
-    def landing(request: Request) -> dict:
+    @app.get("/", summary="Landing page (JSON; an HTML page for a browser or with f=html)",
+             responses={200: {"content": {"application/json": {}, "text/html": {}}}}, response_model=None)
+    def landing(request: Request, f: Annotated[str | None, Query(pattern="^(json|html)$")] = None
+                ) -> dict | HTMLResponse:
         base = str(request.base_url).rstrip("/")
+        wants_html = f == "html" or (f is None and "text/html" in request.headers.get("accept", ""))
+        if wants_html:
+            return HTMLResponse(home_page(store.counts()))
         return {
             "title": "shequ 社区",
             "description": "Community planning layers for Chinese cities, as OGC API – Features",

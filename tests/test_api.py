@@ -37,3 +37,15 @@ def test_the_api_docs_page_works_offline(page, tmp_path: Path) -> None:
     assert page.external_requests == []
     assert page.console_errors == []
     app.state.store.dispose()
+
+
+def test_a_browser_gets_an_html_landing_page_and_clients_get_json(tmp_path: Path) -> None:
+    app = create_app(f"sqlite:///{tmp_path / 'home.db'}")
+    with TestClient(app) as client:
+        page = client.get("/", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+        assert page.headers["content-type"].startswith("text/html")
+        assert 'href="/edit/grids"' in page.text and 'href="/maps/coverage"' in page.text
+        assert client.get("/", headers={"Accept": "application/json"}).json()["links"]
+        assert client.get("/?f=json", headers={"Accept": "text/html"}).json()["title"] == "shequ 社区"
+        assert client.get("/?f=html").headers["content-type"].startswith("text/html")
+    app.state.store.dispose()

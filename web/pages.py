@@ -61,3 +61,24 @@ def framed_map(m: folium.Map, title: str, panel: str, *, active: str, scripts: s
         "@media (max-width:700px){.folium-map{top:45%;left:0}}</style>"))
     root.html.add_child(folium.Element('<script>document.documentElement.lang = shequ.lang();</script>'))
     return m
+
+
+def home_page(counts: dict[str, int]) -> str:
+    """What a browser sees at ``/``: the pages, the API, the data loaded (the API answers JSON)."""
+    cards = [("/maps/coverage", "覆盖地图", "Coverage map", "步行 5/10/15 分钟内谁缺什么", "who lacks what within a "
+              "5/10/15-minute walk"),
+             ("/reports/scorecard", "评分卡", "Scorecards", "各社区对照政策标准",
+              "each community against the standards"),
+             ("/edit/grids", "网格编辑", "Grid editor", "网格员编辑网格边界", "grid managers edit grid boundaries"),
+             ("/exports", "数据导出", "Exports", "GeoJSON、GeoPackage、Shapefile、CSV",
+              "GeoJSON, GeoPackage, Shapefile, CSV"),
+             ("/docs", "接口文档", "API", "OGC API – Features，可用 QGIS / GDAL 读取",
+              "OGC API – Features, for QGIS / GDAL")]
+    items = "".join(f'<li><a href="{p}"><b>{t(zh, en)}</b></a> — {t(dzh, den)}</li>'
+                    for p, zh, en, dzh, den in cards)
+    data = ", ".join(f"{n:,} {k}" for k, n in counts.items() if n) or t("尚无数据", "no data yet")
+    tagline = t("社区规划与网格管理", "Community planning and grid management")
+    body = (f'<main class="sq-page"><h1>shequ 社区</h1><p>{tagline}</p><ul style="line-height:2">{items}</ul>'
+            f'<p class="muted">{data} · <a href="/?f=json">JSON</a> · <a href="/collections">collections</a> · '
+            f"{html.escape(ATTRIBUTION)}</p></main>")
+    return page("shequ 社区", body)
