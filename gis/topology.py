@@ -35,15 +35,19 @@ CHECKS = {
 }
 
 
-#: longest edge (degrees, ≈10 m) before projecting: an edge is straight in the stored longitude/
-#: latitude, and a long one bends in a metric projection, so two grids sharing half of a community's
-#: 600 m edge would show a phantom metre² of gap or overlap against it
-DENSIFY_DEG = 1e-4
+#: a piece narrower than this everywhere (metres) is not a gap or an overlap: an edge straight in the
+#: stored longitude/latitude bows by millimetres in a metric projection, so grids sharing half of a
+#: community's 600 m edge show a metre² sliver a few millimetres wide that nobody drew
+SLIVER_WIDTH_M = 0.1
 
 
-def _densified(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    frame = frame.to_crs(4326)
-    return frame.set_geometry(shapely.segmentize(np.asarray(frame.geometry.values), DENSIFY_DEG))
+def _real(pieces: np.ndarray, min_area: float) -> np.ndarray:
+    """Which pieces (metric) are real findings: larger than ``min_area`` and wider than a sliver."""
+    big = shapely.area(pieces) > min_area
+    out = np.zeros(len(pieces), dtype=bool)
+    if big.any():
+        out[big] = ~shapely.is_empty(shapely.buffer(pieces[big], -SLIVER_WIDTH_M / 2))
+    return out
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,7 @@ def check_grids(grids: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, rules: G
     """
     crs = metric_crs(grids if len(grids) else communities)
     g = grids.to_crs(crs).reset_index(drop=True)
-    c = _densified(communities).to_crs(crs).reset_index(drop=True)
+    c = communities.to_crs(crs).reset_index(drop=True)
     tol = rules.area_tolerance_m2
     rows: list[dict] = []
 
@@ -79,10 +83,7 @@ def check_grids(grids: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, rules: G
     for i in np.flatnonzero(~valid):
         add("invalid_geometry", g.at[i, "code"], None, None,
             f"grid {g.at[i, 'code']}: {shapely.is_valid_reason(geoms[i])}", geoms[i])
-    # validity as drawn; everything else on the valid, densified shapes
-    wgs = np.asarray(grids.to_crs(4326).geometry.values)
-    wgs = np.where(shapely.is_valid(wgs), wgs, shapely.make_valid(wgs))
-    fixed = np.asarray(gpd.GeoSeries(shapely.segmentize(wgs, DENSIFY_DEG), crs=4326).to_crs(crs).values)
+    fixed = np.where(valid, geoms, shapely.make_valid(geoms))
 
     # inside its own community
     comm_index = {code: k for k, code in enumerate(c["code"])}
@@ -94,7 +95,7 @@ def check_grids(grids: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, rules: G
     if len(known):
         outside = shapely.difference(fixed[known], np.asarray(c.geometry.values)[own.to_numpy()[known].astype(int)])
         area = shapely.area(outside)
-        for k in np.flatnonzero(area > tol):
+        for k in np.flatnonzero(_real(outside, tol)):
             i = known[k]
             add("outside_community", g.at[i, "code"], g.at[i, "community_code"], float(area[k]),
                 f"grid {g.at[i, 'code']}: {area[k]:,.0f} m² lie outside its community "
@@ -107,7 +108,7 @@ def check_grids(grids: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, rules: G
     if len(a):
         inter = shapely.intersection(fixed[a], fixed[b])
         area = shapely.area(inter)
-        for k in np.flatnonzero(area > tol):
+        for k in np.flatnonzero(_real(inter, tol)):
             add("overlap", g.at[a[k], "code"], g.at[b[k], "code"], float(area[k]),
                 f"grids {g.at[a[k], 'code']} and {g.at[b[k], 'code']} overlap by {area[k]:,.0f} m²", inter[k])
 
@@ -119,7 +120,7 @@ def check_grids(grids: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, rules: G
                 continue
             hole = shapely.difference(community, shapely.union_all(mine))
             parts = shapely.get_parts(hole)
-            for part in parts[shapely.area(parts) > tol]:
+            for part in parts[_real(parts, tol)]:
                 add("gap", None, code, float(part.area),
                     f"community {code}: {part.area:,.0f} m² belong to no grid", part)
 
@@ -163,8 +164,7 @@ def repair_grid(geom: shapely.Geometry, neighbours: np.ndarray, community: shape
     """An edited grid (WGS84) made valid, snapped to its neighbours, kept inside its community and off
     its neighbours; and what was changed, in words (``?fix=true`` on an edit)."""
     crs = metric_crs(gpd.GeoSeries([community], crs=4326))
-    to_m = gpd.GeoSeries(shapely.segmentize(np.array([geom, community, *neighbours], dtype=object), DENSIFY_DEG),
-                         crs=4326).to_crs(crs)
+    to_m = gpd.GeoSeries([geom, community, *neighbours], crs=4326).to_crs(crs)
     g, comm, others = to_m.iloc[0], to_m.iloc[1], np.asarray(to_m.iloc[2:].values)
     notes: list[str] = []
     if not shapely.is_valid(g):
@@ -176,16 +176,17 @@ def repair_grid(geom: shapely.Geometry, neighbours: np.ndarray, community: shape
     if moved > 1e-3:  # below a millimetre is the projection's rounding, not a snap
         notes.append(f"snapped vertices to the neighbouring boundaries within {tolerance_m:g} m")
         g = shapely.make_valid(snapped) if not shapely.is_valid(snapped) else snapped
-    # below AREA_TOLERANCE_M2 is the projection's curvature between chords, not a real overlap: the
-    # checks ignore it too, and clipping it would add vertices a user never drew
-    outside = shapely.area(shapely.difference(g, comm))
-    if outside > AREA_TOLERANCE_M2:
+    # a sliver (the projection's bow between chords) is not outside: the checks ignore it too, and
+    # clipping it would add vertices a user never drew
+    spill = shapely.difference(g, comm)
+    outside = shapely.area(spill)
+    if _real(np.array([spill]), AREA_TOLERANCE_M2)[0]:
         g = shapely.intersection(g, comm)
         notes.append(f"removed {outside:,.1f} m² outside the community")
     if len(others):
         hits = shapely.intersection(g, others)
         areas = shapely.area(hits)
-        over = areas > AREA_TOLERANCE_M2
+        over = _real(hits, AREA_TOLERANCE_M2)
         if over.any():
             g = shapely.difference(g, shapely.union_all(others[over]))
             notes.append(f"removed {areas[over].sum():,.1f} m² overlapping {int(over.sum())} neighbouring grid(s)")
@@ -200,5 +201,4 @@ def repair_grid(geom: shapely.Geometry, neighbours: np.ndarray, community: shape
         g = parts[0]
     if not notes:
         return geom, []
-    g = shapely.simplify(g, 0.01)  # drop the densifying vertices again (collinear within a centimetre)
     return gpd.GeoSeries([g], crs=crs).to_crs(4326).iloc[0], notes

@@ -56,9 +56,11 @@ def framed_map(m: folium.Map, title: str, panel: str, *, active: str, scripts: s
         root.html.add_child(folium.Element(scripts))
     # folium puts the map div straight into <body>; the stylesheet places .folium-map beside the panel
     root.header.add_child(folium.Element(
-        "<style>.folium-map{position:fixed !important;top:48px;left:340px;right:0;bottom:0;width:auto !important;"
-        "height:auto !important}@media (max-width:900px){.folium-map{left:280px}}"
-        "@media (max-width:700px){.folium-map{top:45%;left:0}}</style>"))
+        # !important: folium's own #map_… rule (top:0; left:0) is more specific than a class
+        "<style>.folium-map{position:fixed !important;top:48px !important;left:340px !important;right:0 !important;"
+        "bottom:0 !important;width:auto !important;height:auto !important}"
+        "@media (max-width:900px){.folium-map{left:280px !important}}"
+        "@media (max-width:700px){.folium-map{top:45% !important;left:0 !important}}</style>"))
     root.html.add_child(folium.Element('<script>document.documentElement.lang = shequ.lang();</script>'))
     return m
 
