@@ -4,11 +4,14 @@ service areas and life circles, with a layer control and a bilingual legend. Off
 from __future__ import annotations
 
 import html
+import json
+from collections.abc import Sequence
 
 import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from branca.element import MacroElement
 
 from shequ.gis.coverage import CoverageResult
 from shequ.layers import catalog
@@ -18,20 +21,44 @@ COVERED, UNCOVERED, GAP = "#1a9850", "#d73027", "#d73027"
 PALETTE = ["#1f78b4", "#6a3d9a", "#ff7f00", "#b15928", "#e31a1c", "#33a02c", "#a6cee3", "#fb9a99", "#cab2d6"]
 
 
+def _inert(value: object) -> object:
+    """Text made safe for the page: folium puts properties into tooltips and popups as HTML, and
+    renders each layer's script through Jinja a second time, so ``<`` and ``{{`` in the data must
+    not reach either as markup (a zero-width space after ``{`` breaks every Jinja opener)."""
+    return html.escape(value).replace("{", "{\u200b") if isinstance(value, str) else value
+
+
+def _utm(gdf: gpd.GeoDataFrame) -> str:
+    """The UTM zone of the frame's centre (WGS84), without pyproj's slow database search."""
+    minx, miny, maxx, maxy = gdf.total_bounds
+    lon, lat = (minx + maxx) / 2, (miny + maxy) / 2
+    zone = int((lon + 180) // 6) % 60 + 1 if np.isfinite(lon) else 31
+    return f"EPSG:{(32600 if not lat < 0 else 32700) + zone}"
+
+
 def _geojson(gdf: gpd.GeoDataFrame, simplify_m: float | None = None, decimals: int = 6) -> dict:
     """Compact GeoJSON for the page: optional simplification (metres), rounded coordinates."""
     gdf = gdf.to_crs(4326)
-    if simplify_m:
-        metric = gdf.to_crs(gdf.estimate_utm_crs())
+    if simplify_m and len(gdf):
+        metric = gdf.to_crs(_utm(gdf))
         gdf = metric.set_geometry(metric.geometry.simplify(simplify_m)).to_crs(4326)
     import shapely
 
     gdf = gdf.set_geometry(shapely.set_precision(gdf.geometry.values, 10**-decimals))
-    clean = gdf.copy()
-    for c in clean.columns:
-        if c != clean.geometry.name and clean[c].dtype == object:
-            clean[c] = clean[c].astype(object).where(clean[c].notna(), None)
-    return clean.__geo_interface__
+    props = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+    for c in props.columns:
+        if props[c].dtype == object:
+            props[c] = props[c].astype(object).where(props[c].notna(), None).map(_inert)
+        elif props[c].dtype.kind == "f":
+            props[c] = props[c].where(np.isfinite(props[c]))
+    # Serialised in bulk (pandas and GEOS write the JSON, not a Python loop over features), and without
+    # per-feature bounding boxes: Leaflet does not read them and they are a third of a small feature.
+    records = json.loads(props.to_json(orient="records", force_ascii=False, date_format="iso")) if len(props.columns) \
+        else [{}] * len(props)
+    geoms = shapely.to_geojson(np.asarray(gdf.geometry.values))
+    return {"type": "FeatureCollection", "features": [
+        {"id": str(i), "type": "Feature", "properties": p, "geometry": None if g is None else json.loads(g)}
+        for i, p, g in zip(gdf.index, records, geoms, strict=True)]}
 
 
 def _area_style(color: str):
@@ -52,13 +79,27 @@ def _legend(items: list[tuple[str, str, str]], title: str, note: str) -> str:
 def coverage_map(result: CoverageResult, *, gaps: gpd.GeoDataFrame | None = None,
                  areas: gpd.GeoDataFrame | None = None, streets: gpd.GeoDataFrame | None = None,
                  communities: gpd.GeoDataFrame | None = None, circles: gpd.GeoDataFrame | None = None,
-                 title: str = "社区生活圈覆盖 Coverage") -> folium.Map:
-    """A self-contained map of one coverage result."""
+                 title: str = "社区生活圈覆盖 Coverage", mode: str = "network",
+                 tile_layers: Sequence[folium.TileLayer] = (), overlays: Sequence[MacroElement] = (),
+                 legend_extra: Sequence[tuple[str, str, str]] = (), page_title: bool = True) -> folium.Map:
+    """A self-contained map of one coverage result.
+
+    ``mode="straight"`` colours residences by straight-line instead of walking coverage (to show how
+    much a circle overstates); ``tile_layers`` are basemaps (none by default: offline); ``overlays``
+    (e.g. a choropleth) are drawn above the streets and below the residences; ``legend_extra`` adds
+    legend rows; ``page_title=False`` leaves the ``<title>`` to a page frame.
+    """
+    if mode not in ("network", "straight"):
+        raise ValueError(f"mode must be 'network' or 'straight', not {mode!r}")
+    key = "covered" if mode == "network" else "covered_straight"
     types = catalog.load_facility_types()
     res = result.residences.to_crs(4326)
     minx, miny, maxx, maxy = res.total_bounds
     m = OfflineMap(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=14)
-    m.get_root().header.add_child(folium.Element(f"<title>{html.escape(title)}</title>"))
+    if page_title:
+        m.get_root().header.add_child(folium.Element(f"<title>{html.escape(title)}</title>"))
+    for tiles in tile_layers:
+        tiles.add_to(m)
 
     if streets is not None and len(streets):
         folium.GeoJson(_geojson(streets[["geometry"]], simplify_m=2), name="道路 Streets",
@@ -67,6 +108,8 @@ def coverage_map(result: CoverageResult, *, gaps: gpd.GeoDataFrame | None = None
         folium.GeoJson(_geojson(communities[["code", "name", "geometry"]], simplify_m=2), name="社区 Communities",
                        style_function=lambda _f: {"color": "#444", "weight": 2, "fill": False, "dashArray": "4"},
                        tooltip=folium.GeoJsonTooltip(["name", "code"])).add_to(m)
+    for layer in overlays:
+        layer.add_to(m)
 
     wide = result.wide()
     for k, t in enumerate(result.types):
@@ -79,8 +122,8 @@ def coverage_map(result: CoverageResult, *, gaps: gpd.GeoDataFrame | None = None
         fg = folium.FeatureGroup(name=f"居住单元 Residences: {label}", show=k == 0)
         folium.GeoJson(
             _geojson(part),
-            style_function=lambda f: {"color": COVERED if f["properties"]["covered"] else UNCOVERED,
-                                      "fillColor": COVERED if f["properties"]["covered"] else UNCOVERED,
+            style_function=lambda f: {"color": COVERED if f["properties"][key] else UNCOVERED,
+                                      "fillColor": COVERED if f["properties"][key] else UNCOVERED,
                                       "weight": 1, "fillOpacity": 0.45},
             marker=folium.CircleMarker(radius=4, fill=True),
             tooltip=folium.GeoJsonTooltip(["name", "households", "population", "distance_m", "covered",
@@ -114,12 +157,14 @@ def coverage_map(result: CoverageResult, *, gaps: gpd.GeoDataFrame | None = None
             continue
         ffg = folium.FeatureGroup(name=f"设施 Facilities: {types[t].name_zh} {types[t].name_en} ({len(sub)})")
         color = PALETTE[k % len(PALETTE)]
-        for (_, row), (x, y) in zip(sub.iterrows(), np.c_[sub.geometry.x, sub.geometry.y], strict=True):
-            name = row.get("name")
-            folium.CircleMarker([y, x], radius=6, color="#000", weight=1, fill=True, fill_color=color,
-                                fill_opacity=0.9,
-                                tooltip=f"{types[t].name_zh}: {'' if pd.isna(name) else html.escape(str(name))}"
-                                ).add_to(ffg)
+        # one GeoJSON layer of circle markers, not a Python loop of markers: the same map, a fraction of the page
+        points = gpd.GeoDataFrame({"kind": types[t].name_zh,
+                                   "name": sub["name"].astype(object).where(sub["name"].notna(), "")
+                                   if "name" in sub else ""}, geometry=sub.geometry.values, crs=4326)
+        folium.GeoJson(_geojson(points), marker=folium.CircleMarker(radius=6, fill=True),
+                       style_function=lambda _f, c=color: {"color": "#000", "weight": 1, "fillColor": c,
+                                                           "fillOpacity": 0.9},
+                       tooltip=folium.GeoJsonTooltip(["kind", "name"], labels=False)).add_to(ffg)
         ffg.add_to(m)
 
     if circles is not None and len(circles):
@@ -131,10 +176,13 @@ def coverage_map(result: CoverageResult, *, gaps: gpd.GeoDataFrame | None = None
 
     folium.LayerControl(collapsed=False).add_to(m)
     first = result.types[0] if result.types else ""
-    note = (f"Walking distances on the street network; straight-line results in each tooltip. "
-            f"{ATTRIBUTION}" + (f" · distance status: {result.thresholds[first].status}" if first else ""))
+    how = ("Walking distances on the street network; straight-line results in each tooltip. " if mode == "network"
+           else "Coloured by straight-line distance (a circle), which overstates coverage; walking distances in "
+                "each tooltip. ")
+    note = (f"{how}{ATTRIBUTION}" + (f" · distance status: {result.thresholds[first].status}" if first else ""))
     m.get_root().html.add_child(folium.Element(_legend(
         [(COVERED, "已覆盖 covered", "dot"), (UNCOVERED, "未覆盖 not covered", "dot"),
-         (GAP, "缺口 gap area (people in popup)", "box"), ("#9e9e9e", "道路 streets", "box")], title, note)))
+         (GAP, "缺口 gap area (people in popup)", "box"), ("#9e9e9e", "道路 streets", "box"), *legend_extra],
+        title, note)))
     m.fit_bounds([[miny, minx], [maxy, maxx]])
     return m
