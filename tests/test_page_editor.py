@@ -251,3 +251,50 @@ def test_a_bureau_downloads_a_communitys_grids_in_cgcs2000(page, served, tmp_pat
     page.wait_for_function("document.getElementById('msg').className.includes('ok')")
     page.screenshot(path=str(SHOTS / "exports.png"))
     assert page.console_errors == [] and page.external_requests == []
+
+
+def test_split_along_a_drawn_line_then_merge_back(page, served) -> None:
+    base, store = served
+    grids = store.read("grids", where={"community_code": manager_community(store)})
+    grids = grids.assign(convexity=grids.area / grids.convex_hull.area)
+    row = grids.loc[grids["convexity"].idxmax()]  # a line through its middle cuts it in two
+    code, geom = str(row["code"]), row.geometry
+    households = int(row["households"])
+    minx, miny, maxx, maxy = geom.bounds
+    x = geom.centroid.x
+    open_editor(page, base)
+    click_grid(page, store, code)
+    page.click("#split")
+
+    def at(lon: float, lat: float) -> list[float]:
+        return page.evaluate("([lat, lon]) => { const p = shequEditor.map.latLngToContainerPoint([lat, lon]);"
+                             " const r = shequEditor.map.getContainer().getBoundingClientRect();"
+                             " return [p.x + r.left, p.y + r.top]; }", [lat, lon])
+
+    pad = (maxy - miny) * 0.15
+    page.keyboard.down("Alt")  # no snapping: the points go where they are clicked
+    page.mouse.click(*at(x, miny - pad))
+    end = at(x, maxy + pad)
+    page.mouse.click(*end)
+    page.mouse.click(*end)  # clicking the last point again finishes the line
+    page.keyboard.up("Alt")
+    page.wait_for_function("document.getElementById('msg').dataset.kind === 'ok'", timeout=20_000)
+    assert "已拆分" in page.inner_text("#msg")
+    after = store.read("grids", where={"community_code": manager_community(store)})
+    assert len(after) == len(grids) + 1
+    new = after[~after["code"].isin(grids["code"])].iloc[0]
+    kept = after[after["code"] == code].iloc[0]
+    assert int(new["households"]) + int(kept["households"]) == households
+    assert abs(new.geometry.union(kept.geometry).area - geom.area) < 1e-12
+    assert [h["action"] for h in edits.history(store, "grids", str(new["code"]))] == ["split"]
+
+    page.click("#merge")
+    click_inside = new.geometry.point_on_surface()
+    page.mouse.click(*at(click_inside.x, click_inside.y))
+    page.wait_for_function("document.getElementById('msg').innerText.includes('已将')", timeout=20_000)
+    assert store.count("grids", where={"community_code": manager_community(store)}) == len(grids)
+    merged = edits.get(store, "grids", code)
+    assert int(merged.frame["households"].iloc[0]) == households
+    assert abs(merged.geometry.area - geom.area) < 1e-12
+    assert [h["action"] for h in edits.history(store, "grids", code)][-2:] == ["split", "merge"]
+    assert page.console_errors == [] and page.external_requests == []

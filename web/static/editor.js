@@ -140,6 +140,7 @@
 
   async function onGridClick(code) {
     if (state.mode === "merge") { return mergeWith(code); }
+    if (state.mode === "split") { return; }  // a click while drawing the line adds a point
     if (state.editing) { return; }
     await select(code);
   }
