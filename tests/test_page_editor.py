@@ -260,7 +260,7 @@ def test_split_along_a_drawn_line_then_merge_back(page, served) -> None:
     row = grids.loc[grids["convexity"].idxmax()]  # a line through its middle cuts it in two
     code, geom = str(row["code"]), row.geometry
     households = int(row["households"])
-    minx, miny, maxx, maxy = geom.bounds
+    _, miny, _, maxy = geom.bounds
     x = geom.centroid.x
     open_editor(page, base)
     click_grid(page, store, code)
