@@ -30,6 +30,13 @@
   const theirs = L.layerGroup().addTo(map);
   window.shequEditor = { map, state, gridLayer, problems, theirs };
 
+  // the server's UTC time in the browser's own zone (Beijing time on a Chinese office's machine)
+  function when(at) {
+    if (!at) { return ""; }
+    return new Date(at).toLocaleString(document.documentElement.lang === "en" ? "en-GB" : "zh-CN",
+      { dateStyle: "short", timeStyle: "short" });
+  }
+
   function say(kind, html) {
     const box = $("msg");
     box.className = "msg " + kind;
@@ -231,8 +238,8 @@
       L.geoJSON(now.body.geometry, { pmIgnore: true, snapIgnore: true, interactive: false,
         style: { color: "#ff7f00", weight: 3, dashArray: "8 5", fill: false, className: "sq-theirs" } }).addTo(theirs);
     }
-    say("warn", t(`其他人（${esc(last.user)}，${esc((last.at || "").slice(0, 16).replace("T", " "))}）在您编辑期间修改了这个网格，您的修改未保存。橙色虚线是他们的版本（第 ${esc(last.version)} 版）。`,
-      `Someone else (${esc(last.user)}, ${esc((last.at || "").slice(0, 16).replace("T", " "))}) changed this grid while you were editing; your change was not saved. The orange dashed line is their version (${esc(last.version)}).`) +
+    say("warn", t(`其他人（${esc(last.user)}，${esc(when(last.at))}）在您编辑期间修改了这个网格，您的修改未保存。橙色虚线是他们的版本（第 ${esc(last.version)} 版）。`,
+      `Someone else (${esc(last.user)}, ${esc(when(last.at))}) changed this grid while you were editing; your change was not saved. The orange dashed line is their version (${esc(last.version)}).`) +
       `<br><button class="sq" type="button" id="reload">${t("重新加载", "Reload")}</button>`);
     $("reload").onclick = async () => {
       stopEditing(false);
@@ -300,7 +307,7 @@
       const p = f.properties;
       const restorable = p.action !== "delete" && p.version !== state.grids[code].feature.properties.version;
       return `<tr data-version="${p.version}"><td class="num">${p.version}</td><td>${esc(p.action)}</td><td>${esc(p.user)}</td>` +
-        `<td>${esc((p.at || "").slice(0, 16).replace("T", " "))}</td><td><button type="button" class="sq secondary show">${t("显示", "Show")}</button>` +
+        `<td>${esc(when(p.at))}</td><td><button type="button" class="sq secondary show">${t("显示", "Show")}</button>` +
         (restorable ? `<button type="button" class="sq secondary restore">${t("恢复", "Restore")}</button>` : "") + "</td></tr>";
     }).join("");
     $("history-box").innerHTML = `<h3>${t("历史版本", "History")}</h3><table class="sq"><tr><th>${t("版本", "v")}</th><th>${t("操作", "action")}</th>` +
