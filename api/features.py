@@ -378,12 +378,17 @@ def _do_write(request: Request, layer: str, candidate: gpd.GeoDataFrame, user: U
     try:
         return edits.write(store, layer, candidate, user=user.name, expected_version=expected, action=action,
                            scopes=scopes, check=check, notes=fixes)
-    except edits.EditConflict as exc:
-        raise ApiError(412, "PreconditionFailed", exc.message,
-                       headers={"ETag": exc.current.etag} if exc.current else None) from None
     except edits.EditError as exc:
-        code = {404: "NotFound", 409: "AlreadyExists", 422: "InvalidFeature"}.get(exc.status, "BadRequest")
-        raise ApiError(exc.status, code, exc.message, problems=exc.problems or None) from None
+        raise edit_error(exc) from None
+
+
+def edit_error(exc: edits.EditError) -> ApiError:
+    """A refused write as its HTTP answer; a conflict carries the current ETag."""
+    if isinstance(exc, edits.EditConflict):
+        return ApiError(412, "PreconditionFailed", exc.message,
+                        headers={"ETag": exc.current.etag} if exc.current else None)
+    code = {404: "NotFound", 409: "AlreadyExists", 422: "InvalidFeature"}.get(exc.status, "BadRequest")
+    return ApiError(exc.status, code, exc.message, problems=exc.problems or None)
 
 
 FixParam = Annotated[bool, Query(description="repair the geometry: make it valid, snap it to its neighbours "
@@ -478,10 +483,8 @@ def remove(request: Request, collectionId: Collection, featureId: str, user: Use
     try:
         edits.remove(store, layer, featureId, user=user.name, expected_version=expected,
                      scopes=[community] if community else None)
-    except edits.EditConflict as exc:
-        raise ApiError(412, "PreconditionFailed", exc.message) from None
     except edits.EditError as exc:
-        raise ApiError(exc.status, "Rejected", exc.message, problems=exc.problems or None) from None
+        raise edit_error(exc) from None
     return Response(status_code=204)
 
 

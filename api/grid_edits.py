@@ -32,9 +32,11 @@ from shequ.api.features import (
     _one,
     _store,
     _version,
+    edit_error,
     features_json,
     gap_warnings,
 )
+from shequ.gis.boundaries import round_keeping_total
 from shequ.layers import edits
 from shequ.layers.history import HISTORY
 from shequ.layers.store import Store
@@ -71,18 +73,7 @@ def _next_code(store: Store, conn, community: str) -> str:
 def _divide(total: object, shares: np.ndarray) -> list[int | None]:
     if total is None:
         return [None] * len(shares)
-    raw = np.asarray(shares) * float(total)
-    out = np.floor(raw).astype(int)
-    out[np.argsort(raw - out)[::-1][: round(float(total)) - out.sum()]] += 1  # keep the total
-    return out.tolist()
-
-
-def _reject(exc: edits.EditError) -> ApiError:
-    if isinstance(exc, edits.EditConflict):
-        return ApiError(412, "PreconditionFailed", exc.message,
-                        headers={"ETag": exc.current.etag} if exc.current else None)
-    code = {404: "NotFound", 409: "AlreadyExists", 422: "InvalidFeature"}.get(exc.status, "BadRequest")
-    return ApiError(exc.status, code, exc.message, problems=exc.problems or None)
+    return round_keeping_total(np.asarray(shares) * float(total)).tolist()
 
 
 def _collection(request: Request, stored: list[edits.Stored], user, extra: dict) -> GeoJSONResponse:
@@ -137,7 +128,7 @@ def split(request: Request, featureId: str, body: Annotated[SplitBody, Body()], 
                 written.append(edits.write(store, "grids", candidate, user=user.name, expected_version=version,
                                            action="split", scopes=[community], check=check, notes=fixes, conn=conn))
     except edits.EditError as exc:
-        raise _reject(exc) from None
+        raise edit_error(exc) from None
     return _collection(request, written, user, {"fixes": fixes})
 
 
@@ -175,5 +166,5 @@ def merge(request: Request, featureId: str, body: Annotated[MergeBody, Body()], 
                                  action="merge", scopes=[community], check=_grid_check(store, None),
                                  notes=[f"merged with {body.other}"], conn=conn)
     except edits.EditError as exc:
-        raise _reject(exc) from None
+        raise edit_error(exc) from None
     return _collection(request, [stored], user, {"removed": body.other})

@@ -31,10 +31,10 @@ from shequ.web.coverage_page import (
     coverage_page,
     error_page,
     parse_params,
-    scorecard_notes,
     scorecard_overview_page,
     service_areas_geojson,
 )
+from shequ.web.report import scorecard_notes
 
 router = APIRouter(include_in_schema=False)
 _STATE_LOCK = threading.Lock()

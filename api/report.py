@@ -17,7 +17,7 @@ from shequ.gis.scorecard import Scorecard, scorecard
 from shequ.layers.profiles import Profile, load_profile
 from shequ.layers.store import Store
 from shequ.web.offline import ATTRIBUTION
-from shequ.web.report import scorecard_html
+from shequ.web.report import scorecard_html, scorecard_notes
 
 
 @dataclass
@@ -43,14 +43,7 @@ def community_report(store: Store, out: str | Path, profile: str = "national", *
         result = Coverage.from_geodataframes(streets, residences, facilities, types=types).solve()
         coverage = result.summary(assign_zones(residences, communities, "code"), name="zone")
     card = scorecard(communities, facilities, prof, grids=store.read("grids"), coverage=coverage)
-    notes = []
-    if len(residences) and residences["estimated"].fillna(False).astype(bool).any():
-        notes.append("户数与人口为按 data/osm_import.json 规则的估算值，不是普查数。 Households and population are "
-                     "estimates by the rule in data/osm_import.json, not census counts.")
-    if "centre_check" in card.communities and card.communities["centre_check"].eq("no centre in the data").all():
-        notes.append("数据中没有社区综合服务设施（或其面积），所有社区都显示为缺口。 The data holds no community "
-                     "service centre (or no floor area for one): every community shows the full requirement as "
-                     "its shortfall. Import the centres with floor_area_m2 to measure them.")
+    notes = scorecard_notes(card, residences)
     files = [out / "scorecard.html", out / "scorecard_communities.csv", out / "scorecard_rules.csv",
              out / "scorecard.xlsx"]
     files[0].write_text(scorecard_html(card, prof, communities, notes=notes, attribution=ATTRIBUTION),

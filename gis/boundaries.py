@@ -382,7 +382,7 @@ def _wgs84(frame: gpd.GeoDataFrame, single: bool) -> gpd.GeoDataFrame:
     return out.set_geometry(geoms, crs=4326) if len(bad) else out
 
 
-def _round_keeping_total(values: np.ndarray) -> np.ndarray:
+def round_keeping_total(values: np.ndarray) -> np.ndarray:
     """Whole numbers that add up to the rounded total (largest remainders get the spare units)."""
     floor = np.floor(values)
     spare = round(float(values.sum() - floor.sum()))
@@ -428,8 +428,8 @@ def draft_communities(streets: gpd.GeoDataFrame, residences: gpd.GeoDataFrame, *
     frame["street"] = "草拟 draft"
     frame["urban_rural"] = "urban"
     frame["boundary"] = "draft"
-    frame["households"] = _round_keeping_total(frame["households"].to_numpy())
-    frame["population"] = _round_keeping_total(frame["population"].to_numpy())
+    frame["households"] = round_keeping_total(frame["households"].to_numpy())
+    frame["population"] = round_keeping_total(frame["population"].to_numpy())
     return _wgs84(frame, single=False)
 
 
@@ -448,8 +448,8 @@ def draft_grids(communities: gpd.GeoDataFrame, streets: gpd.GeoDataFrame, reside
         units = draft_units(geom, street_geoms[near], res.iloc[inside], households_range, split_blocks=split_blocks)
         geoms = np.array([u.geometry for u in units], dtype=object)
         row = float(np.sqrt(np.median(shapely.area(geoms)))) if len(geoms) else 100.0
-        hh = _round_keeping_total(np.array([u.households for u in units]))
-        pop = _round_keeping_total(np.array([u.population for u in units]))
+        hh = round_keeping_total(np.array([u.households for u in units]))
+        pop = round_keeping_total(np.array([u.population for u in units]))
         for k, idx in enumerate(reading_order(geoms, row), start=1):
             u = units[idx]
             rows.append({"code": f"{code}{k:03d}", "name": f"{name}第{k}网格", "community_code": code,

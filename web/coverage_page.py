@@ -42,7 +42,17 @@ from shequ.web.coverage_map import PALETTE, _geojson, coverage_map
 from shequ.web.offline import ATTRIBUTION, to_html
 from shequ.web.pages import framed_map, page, t
 from shequ.web.report import CSS as REPORT_CSS
-from shequ.web.report import GOOD, MID, NONE, STATUS_COLOURS, STATUS_ZH, district_map, scorecard_html
+from shequ.web.report import (
+    GOOD,
+    MID,
+    NONE,
+    STATUS_COLOURS,
+    STATUS_ZH,
+    district_map,
+    scorecard_html,
+    scorecard_notes,
+    status_badge,
+)
 
 LEVELS = ("5min", "10min", "15min")
 MODES = ("network", "straight")
@@ -675,19 +685,6 @@ def build_scorecard(layers: Layers, profile: Profile, coverage_types: Sequence[s
     return scorecard(layers.communities, layers.facilities, profile, grids=layers.grids, coverage=coverage)
 
 
-def scorecard_notes(card: Scorecard, residences: gpd.GeoDataFrame) -> list[str]:
-    """The caveats the written report gives (estimated households, no service centres in the data)."""
-    notes = []
-    if len(residences) and residences["estimated"].fillna(False).astype(bool).any():
-        notes.append("户数与人口为按 data/osm_import.json 规则的估算值，不是普查数。 Households and population are "
-                     "estimates by the rule in data/osm_import.json, not census counts.")
-    if "centre_check" in card.communities and card.communities["centre_check"].eq("no centre in the data").all():
-        notes.append("数据中没有社区综合服务设施（或其面积），所有社区都显示为缺口。 The data holds no community "
-                     "service centre (or no floor area for one): every community shows the full requirement as "
-                     "its shortfall.")
-    return notes
-
-
 #: the report's own language switch is replaced by the frame's: keep its body.en class in step
 _LANG_SYNC = """<script>(function(){function s(){document.body.classList.toggle('en',
 document.documentElement.lang==='en');}document.addEventListener('DOMContentLoaded',function(){s();
@@ -733,14 +730,6 @@ def scorecard_overview_page(card: Scorecard, profile: Profile, communities: gpd.
     inner = inner.replace("<main>", f"<main>{bar}", 1)
     return page(f"社区体检 Community scorecard — {profile.name}", inner, active="/reports/scorecard",
                 extra_head=f"<style>{style.group(1)}</style>{_REPORT_FIX}", scripts=_LANG_SYNC)
-
-
-def _badge(status: str) -> str:
-    if not status:
-        return ""
-    colour = STATUS_COLOURS.get(status, "#718096")
-    return (f'<span class="badge" style="background:{colour}" title="{html.escape(status)}">'
-            f"{t(STATUS_ZH.get(status, status), status)}</span>")
 
 
 def _verdict(ok: bool | None) -> str:
@@ -806,7 +795,7 @@ def community_scorecard_page(card: Scorecard, profile: Profile, code: str, layer
         inherited = f' <span class="small">{t("继承 national", "from national")}</span>' if r.get("inherited") else ""
         rules_rows.append(f'<tr data-rule="{html.escape(str(r["rule"]))}"><td>{label}</td>'
                           f"<td>{html.escape(value)}</td><td>{measure}</td><td>{_verdict(ok)}</td>"
-                          f"<td>{html.escape(str(r.get('source', '')))} {_badge(str(r.get('status', '')))}"
+                          f"<td>{html.escape(str(r.get('source', '')))} {status_badge(str(r.get('status', '')))}"
                           f"{inherited}</td></tr>")
     rules_table = (f"<table><tr><th>{t('规则', 'Rule')}</th><th>{t('标准', 'Standard')}</th>"
                    f"<th>{t('本社区', 'This community')}</th><th>{t('结论', 'Verdict')}</th>"

@@ -51,7 +51,7 @@ def _t(zh: str, en: str) -> str:
     return f'<span class="zh">{html.escape(zh)}</span><span class="en">{html.escape(en)}</span>'
 
 
-def _badge(status: str) -> str:
+def status_badge(status: str) -> str:
     if not status:
         return ""
     colour = STATUS_COLOURS.get(status, "#718096")
@@ -161,7 +161,8 @@ def _rules_table(card: Scorecard) -> str:
             else f"{r['value']} {r.get('unit', '')}"
         label = _t(str(r.get("label_zh") or r["label"]), str(r["label"]))
         rows.append(f"<tr><td>{label}</td><td>{html.escape(value)}</td>"
-                    f"<td>{html.escape(str(r.get('source', '')))} {_badge(str(r.get('status', '')))}{inherited}</td>"
+                    f"<td>{html.escape(str(r.get('source', '')))} {status_badge(str(r.get('status', '')))}"
+                    f"{inherited}</td>"
                     f"<td class='num'>{meeting}</td><td>{_share_bar(r.get('share'))}</td>"
                     f"<td>{target_text}{verdict}<div class='small'>{html.escape(_text(r.get('target_applies_to')))}"
                     "</div></td></tr>")
@@ -239,7 +240,7 @@ def _profile_rules(profile) -> str:
         value = "; ".join(str(i.get("name_zh") or i.get("item_zh") or i.get("rule")) for i in rule.value) if items \
             else rule.value
         rows.append(f"<tr><td><code>{rule.key}</code></td><td>{html.escape(str(value))} {html.escape(rule.unit)}</td>"
-                    f"<td>{html.escape(rule.citation)} {_badge(rule.status)}"
+                    f"<td>{html.escape(rule.citation)} {status_badge(rule.status)}"
                     f"{' <span class=small>(' + rule.profile + ')</span>' if rule.profile != profile.name else ''}"
                     f"</td><td>{html.escape(rule.quote or '')}<div class='small'>{html.escape(rule.note or '')}</div>"
                     "</td></tr>")
@@ -281,6 +282,20 @@ def _maps(card: Scorecard, communities: gpd.GeoDataFrame) -> str:
               f"<i style='background:{GOOD}'></i>≥ 75 %<i style='background:{MID}'></i>40–75 %"
               f"<i style='background:{BAD}'></i>&lt; 40 %</div>")
     return legend + f"<div class='maps'>{''.join(figures)}</div>"
+
+
+def scorecard_notes(card: Scorecard, residences: gpd.GeoDataFrame) -> list[str]:
+    """The caveats a scorecard must show: households that are estimates, service centres missing
+    from the data (so every community shows its whole requirement as shortfall)."""
+    notes = []
+    if len(residences) and residences["estimated"].fillna(False).astype(bool).any():
+        notes.append("户数与人口为按 data/osm_import.json 规则的估算值，不是普查数。 Households and population are "
+                     "estimates by the rule in data/osm_import.json, not census counts.")
+    if "centre_check" in card.communities and card.communities["centre_check"].eq("no centre in the data").all():
+        notes.append("数据中没有社区综合服务设施（或其面积），所有社区都显示为缺口。 The data holds no community "
+                     "service centre (or no floor area for one): every community shows the full requirement as "
+                     "its shortfall. Import the centres with floor_area_m2 to measure them.")
+    return notes
 
 
 def scorecard_html(card: Scorecard, profile, communities: gpd.GeoDataFrame, *,
