@@ -87,15 +87,10 @@ def features_json(frame: gpd.GeoDataFrame, layer: str, crs: str, user: UserRecor
     return doc["features"]
 
 
-def _extent(store: Store, layer: str) -> list[float] | None:
-    frame = store.read(layer)
-    return None if frame.empty else [float(v) for v in frame.total_bounds]
-
-
 def collection_json(request: Request, layer: str) -> dict:
     spec = LAYERS[layer]
     base = _base(request)
-    extent = _extent(_store(request), layer)
+    extent = _store(request).extent(layer)
     return {
         "id": layer, "title": f"{spec.en} ({spec.zh})", "description": spec.description, "itemType": "feature",
         "crs": list(ogc_crs.SUPPORTED), "storageCrs": ogc_crs.CRS84,

@@ -194,6 +194,19 @@ class Store:
     def counts(self) -> dict[str, int]:
         return {name: self.count(name) for name in LAYERS}
 
+    def extent(self, layer: str) -> list[float] | None:
+        """minx, miny, maxx, maxy of a layer (WGS84), by the database: no geometry leaves it."""
+        geom = TABLES[layer].c.geom
+        if self.backend == "postgis":
+            box = func.ST_Extent(geom)
+            stmt = select(func.ST_XMin(box), func.ST_YMin(box), func.ST_XMax(box), func.ST_YMax(box))
+        else:
+            stmt = select(func.min(func.MbrMinX(geom)), func.min(func.MbrMinY(geom)),
+                          func.max(func.MbrMaxX(geom)), func.max(func.MbrMaxY(geom)))
+        with self.engine.connect() as conn:
+            row = conn.execute(stmt).one()
+        return None if row[0] is None else [float(v) for v in row]
+
     def keys(self, layer: str, conn: Connection | None = None) -> set[str]:
         table = TABLES[layer]
         stmt = select(table.c[LAYERS[layer].key])
