@@ -37,7 +37,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from shequ.gis.crs import metric_crs
-from shequ.gis.network import Snap, WalkNetwork
+from shequ.gis.network import Entries, Snap, WalkNetwork
 from shequ.gis.reach import EPS, ReachGraph
 
 HERE = Path(__file__).resolve().parent
@@ -164,10 +164,16 @@ class Case:
     facilities: np.ndarray
     fac_type: np.ndarray
     types: list[str]
+    gates: np.ndarray | None = None  # each residence's own gates (Point/MultiPoint or None), metric CRS
 
 
 def chengdu_case() -> Case:
-    """The shipped Chengdu OSM extract, imported through the store as a user would."""
+    """The shipped Chengdu OSM extract, imported through the store as a user would.
+
+    Each compound's own gates come from the store's ``extra["gates"]`` (WKT MULTIPOINT, WGS84, as the
+    OSM import writes them), read the way the app reads them, so the engine enters compounds where it
+    does in use.
+    """
     from shequ.layers.osm import import_osm
     from shequ.layers.store import Store
 
@@ -179,9 +185,11 @@ def chengdu_case() -> Case:
     crs = metric_crs(streets)
     fac = fac[fac["type"].isin(TYPES)]
     types = [t for t in TYPES if (fac["type"] == t).any()]
+    wkt = [e.get("gates") if isinstance(e, dict) else None for e in res["extra"]]
+    gates = gpd.GeoSeries([shapely.from_wkt(w) if isinstance(w, str) and w else None for w in wkt], crs=4326)
     return Case("chengdu", lambda: WalkNetwork.from_streets(streets, crs=crs),
                 np.asarray(res.to_crs(crs).geometry.values), np.asarray(fac.to_crs(crs).geometry.values),
-                fac["type"].to_numpy(), types)
+                fac["type"].to_numpy(), types, np.asarray(gates.to_crs(crs).values))
 
 
 def synthetic_case(n_nodes: int, seed: int = 0) -> Case:
@@ -246,13 +254,16 @@ def _parse_size(text: str) -> str | int:
 
 
 # ---- the shared residence test -----------------------------------------------------------------
-def residence_covered(net: WalkNetwork, node_dist: np.ndarray, fac: Snap, rows: np.ndarray, res: Snap,
-                      limit: float) -> np.ndarray:
+def residence_covered(net: WalkNetwork, node_dist: np.ndarray, fac: Snap, rows: np.ndarray, entries: Entries,
+                      n_res: int, limit: float) -> np.ndarray:
     """The engine's rule (gis.reach.ReachGraph) applied to node distances found by another method.
 
-    Better of the two edge ends plus the access leg, or a direct walk along a shared edge; the same
-    float operations in the same order, so exact methods agree bit for bit.
+    At each entry: better of the two edge ends plus the access leg, or a direct walk along a shared
+    edge; a residence then takes the best of its entries (several where streets meet a compound's
+    boundary in several places, or it has gates). The same float operations in the same order, and
+    minima are exact, so exact methods agree bit for bit.
     """
+    res = entries.snap
     u, v = net.edge_u[res.edge], net.edge_v[res.edge]
     via_u = node_dist[u] + np.maximum(res.offset + res.access, EPS)
     via_v = node_dist[v] + np.maximum((net.edge_length[res.edge] - res.offset) + res.access, EPS)
@@ -264,7 +275,9 @@ def residence_covered(net: WalkNetwork, node_dist: np.ndarray, fac: Snap, rows: 
         ti, si = same["t"].to_numpy(), same["s"].to_numpy()
         direct = np.maximum(np.abs(res.offset[ti] - fac.offset[si]) + res.access[ti] + fac.access[si], EPS)
         np.minimum.at(best, ti, direct)
-    return best <= limit
+    per_res = np.full(n_res, np.inf)
+    np.minimum.at(per_res, entries.owner, best)
+    return per_res <= limit
 
 
 def _dict_to_array(dist: dict[int, float], n: int) -> np.ndarray:
@@ -295,14 +308,14 @@ class Result:
 
 @dataclass
 class Shared:
-    """What every method reuses: the engine's network and snapped positions."""
+    """What every method reuses: the engine's network, residence entries and snapped facilities."""
 
     net: WalkNetwork
     graph: csr_matrix  # junction graph + one virtual node per facility (what the other methods search)
-    res: Snap
+    entries: Entries  # the engine's entries: points (for the hull recipe), owning residence, street position
+    n_res: int
     fac: Snap
     rows: dict[str, np.ndarray]  # facility rows per type
-    res_points: np.ndarray  # entry points (unsnapped), for the hull recipe
     limit: float
 
 
@@ -312,20 +325,20 @@ def aggregate(covered: np.ndarray) -> np.ndarray:
 
 
 def run_engine(case: Case, limit: float, repeat_s: float) -> tuple[Result, Shared]:
-    """shequ: build, snap (entries, residences, facilities), one `nearest` per type, aggregate."""
+    """shequ: build, snap (residence entries, facilities), one `nearest` per type, aggregate."""
     r = Result("engine", snap=Phase())
     net = timed(r.build, case.build, repeat_s)
+    n_res = len(case.residences)
 
-    def snap() -> tuple[np.ndarray, Snap, Snap]:
+    def snap() -> tuple[Entries, Snap]:
         net._tree = None  # the spatial index of street pieces is part of snapping: no reuse across runs
-        entries, owner = net.entry_points(case.residences)
-        if not np.array_equal(owner, np.arange(len(case.residences))):
-            raise RuntimeError("benchmark expects one entry per residence (no gates)")
-        return entries, net.snap(entries), net.snap(case.facilities)
+        return net.entries(case.residences, case.gates), net.snap(case.facilities)
 
-    entries, res, fac = timed(r.snap, snap, repeat_s)
-    # Facilities and residences become virtual nodes once per analysis: part of the build.
-    reach_graph = timed(r.build, lambda: ReachGraph.build(net, fac, res), repeat_s)
+    entries, fac = timed(r.snap, snap, repeat_s)
+    # Facilities and residences (one node per residence, fed by all its entries) become virtual nodes
+    # once per analysis: part of the build.
+    reach_graph = timed(r.build, lambda: ReachGraph.build(net, fac, entries.snap, entries.owner, n_res),
+                        repeat_s)
     rows = {t: np.flatnonzero(case.fac_type == t) for t in case.types}
     def query() -> dict[str, Any]:
         return {t: reach_graph.nearest(rows[t], limit + TOL) for t in case.types}
@@ -339,10 +352,10 @@ def run_engine(case: Case, limit: float, repeat_s: float) -> tuple[Result, Share
         return covered
 
     r.covered = timed(r.agg, agg, repeat_s)
-    r.extra.update(nodes=net.n_nodes, edges=net.n_edges, pieces=len(net.piece_edge), residences=len(res),
-                   facilities=len(fac))
+    r.extra.update(nodes=net.n_nodes, edges=net.n_edges, pieces=len(net.piece_edge), residences=n_res,
+                   entries=len(entries), facilities=len(fac))
     # The other methods search the street graph with the facilities only, as they would be written.
-    return r, Shared(net, ReachGraph.build(net, fac).graph, res, fac, rows, entries, limit)
+    return r, Shared(net, ReachGraph.build(net, fac).graph, entries, n_res, fac, rows, limit)
 
 
 def run_floor(s: Shared, types: list[str], repeat_s: float) -> Result:
@@ -355,8 +368,8 @@ def run_floor(s: Shared, types: list[str], repeat_s: float) -> Result:
 
     dists = timed(r.query, query, repeat_s)
     r.extra["query_fn"] = query
-    r.covered = np.column_stack([residence_covered(s.net, dists[t][:n], s.fac, s.rows[t], s.res, s.limit + TOL)
-                                 for t in types])
+    r.covered = np.column_stack([residence_covered(s.net, dists[t][:n], s.fac, s.rows[t], s.entries, s.n_res,
+                                                   s.limit + TOL) for t in types])
     return r
 
 
@@ -429,7 +442,8 @@ def run_nx_multi(s: Shared, g: Any, types: list[str], budget: float, repeat_s: f
                 raise OverBudget
             d = nx.multi_source_dijkstra_path_length(g, (n + s.rows[t]).tolist(), cutoff=s.limit + TOL,
                                                      weight="length")
-            cols.append(residence_covered(s.net, _dict_to_array(d, n), s.fac, s.rows[t], s.res, s.limit + TOL))
+            cols.append(residence_covered(s.net, _dict_to_array(d, n), s.fac, s.rows[t], s.entries, s.n_res,
+                                          s.limit + TOL))
         return np.column_stack(cols)
 
     covered = _budgeted(r, r.query, query, budget, repeat_s)
@@ -465,7 +479,7 @@ def run_nx_ego(s: Shared, g: Any, types: list[str], budget: float, repeat_s: flo
                 vals = np.fromiter(d.values(), dtype=float, count=len(d))
                 real = keys < n
                 np.minimum.at(best, keys[real], vals[real])
-            cols.append(residence_covered(s.net, best, s.fac, s.rows[t], s.res, s.limit + TOL))
+            cols.append(residence_covered(s.net, best, s.fac, s.rows[t], s.entries, s.n_res, s.limit + TOL))
         ego_runs.append(ego_s)
         return np.column_stack(cols)
 
@@ -480,12 +494,13 @@ def run_nx_hull(s: Shared, g: Any, types: list[str], budget: float, repeat_s: fl
     """ego_graph → convex hull of reached nodes → union per type → sjoin residences within.
 
     Approximate by design (a hull covers streets never walked), so only its agreement is reported.
+    A residence is covered when one of its entry points is.
     """
     import networkx as nx
 
     r, n = Result("nx_hull"), s.net.n_nodes
     xy = np.concatenate([s.net.node_xy, s.fac.xy])
-    homes = gpd.GeoDataFrame(geometry=s.res_points, crs=s.net.crs)
+    homes = gpd.GeoDataFrame(geometry=s.entries.point, crs=s.net.crs)
 
     def query(deadline: float) -> np.ndarray:
         cols = []
@@ -498,8 +513,8 @@ def run_nx_hull(s: Shared, g: Any, types: list[str], budget: float, repeat_s: fl
                 hulls.append(shapely.convex_hull(shapely.multipoints(xy[list(sub.nodes)])))
             area = gpd.GeoDataFrame(geometry=[shapely.union_all(hulls)], crs=s.net.crs)
             hit = gpd.sjoin(homes, area, predicate="within")
-            covered = np.zeros(len(homes), dtype=bool)
-            covered[hit.index.to_numpy()] = True
+            covered = np.zeros(s.n_res, dtype=bool)
+            covered[s.entries.owner[hit.index.to_numpy()]] = True
             cols.append(covered)
         return np.column_stack(cols)
 
@@ -573,7 +588,7 @@ def _pandana(s: Shared, types: list[str], repeat_s: float) -> Result:
                 vy = pd.Series(far[s.rows[t], 1], index=s.rows[t])
                 pnet.set_pois(category=t, maxdist=s.limit + TOL, maxitems=1, x_col=vx, y_col=vy)
                 d = pnet.nearest_pois(s.limit + TOL, t, num_pois=1, max_distance=np.inf)[1].to_numpy(dtype=float)
-                cols.append(residence_covered(s.net, d[:n], s.fac, s.rows[t], s.res, s.limit + TOL))
+                cols.append(residence_covered(s.net, d[:n], s.fac, s.rows[t], s.entries, s.n_res, s.limit + TOL))
         return np.column_stack(cols)
 
     covered = timed(r.query, query, repeat_s)
@@ -643,7 +658,8 @@ def summarise(size: str, results: list[Result], types: list[str]) -> list[dict[s
             "ego_graph_only_vs_engine": ego_q / eng_q if ego_q else None,
             "total_s": total, "total_vs_engine": total / eng_total if total else None,
             "agreement": agree, "mismatched_pairs": mismatch,
-            **{key: r.extra[key] for key in ("nodes", "edges", "pieces", "residences", "facilities", "rate")
+            **{key: r.extra[key] for key in ("nodes", "edges", "pieces", "residences", "entries", "facilities",
+                                             "rate")
                if key in r.extra},
         })
     return rows
@@ -758,8 +774,8 @@ def run_size(case: Case, limit: float, budget: float, repeat_s: float,
     """Every method on one case, in one process, on the engine's snapped positions."""
     eng, s = run_engine(case, limit, repeat_s)
     log(f"  engine: {eng.extra['nodes']:,} nodes, {eng.extra['edges']:,} edges, {eng.extra['residences']:,} "
-        f"residences, {eng.extra['facilities']:,} facilities; build {eng.build.seconds:.2f} s, "
-        f"snap {eng.snap.seconds:.2f} s, query {eng.query.seconds:.3f} s")
+        f"residences ({eng.extra['entries']:,} entries), {eng.extra['facilities']:,} facilities; "
+        f"build {eng.build.seconds:.2f} s, snap {eng.snap.seconds:.2f} s, query {eng.query.seconds:.3f} s")
     floor = run_floor(s, case.types, repeat_s)
     alternate([eng, floor], repeat_s)
     results = [eng, floor]

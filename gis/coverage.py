@@ -5,19 +5,26 @@ Network and straight-line results are computed side by side, so a planner sees h
 on the map would overstate coverage.
 
 Rules (also in README):
-- a point residence is its own entry; a polygon residence (a 小区 compound) is entered at its gates
-  when gate points are given, else at the boundary point nearest the street network;
+- a point residence is its own entry; a polygon residence (a 小区 compound) is entered wherever the
+  walkable network meets it: every point where a street crosses or touches its boundary, and its
+  own gates (gate points within 10 m of its boundary; gates are given per residence, so a
+  neighbour's gate is never its entry). Only a compound with neither is entered at the boundary
+  point nearest the streets outside it (the main network rather than an island when that costs at
+  most 5 m more; ties go by position, never by the order of the data). The best entry counts;
 - a facility inside a compound serves it directly (distance 0);
 - distances are network metres: access leg from the entry to the street + along the streets +
   access leg from the street to the facility; a residence is covered when that is ≤ the type's
   service distance (per type, from the facility catalog, or per life-circle level);
 - residences whose every entry snaps to a network island (a component other than the largest)
   are flagged ``island``; their distances stand as computed on that island.
+
+Nothing depends on the order of streets or residences, nor on ring orientation: an export → import
+round trip gives the same distances.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -34,6 +41,9 @@ PEOPLE = ("households", "population", "elderly", "children")
 DISTANCE_TOLERANCE_M = 1e-6
 #: radius given to point residences (single buildings) when dissolving gap areas, metres
 POINT_GAP_RADIUS_M = 15.0
+
+#: gates as ``Coverage`` takes them, one item per residence: a Point or MultiPoint, its WKT, or None
+Gates = gpd.GeoSeries | Sequence[shapely.Geometry | str | None]
 
 
 @dataclass(frozen=True)
@@ -169,15 +179,25 @@ class CoverageResult:
 
 
 class Coverage:
-    """Walking coverage of residences by facility types."""
+    """Walking coverage of residences by facility types.
+
+    ``gates`` holds each residence's own gates, aligned with the residences by position: a Point or
+    MultiPoint, its WKT (what ``layers/osm.py`` writes, kept in ``extra["gates"]`` by the store), or
+    None. A GeoSeries is read in its own CRS, anything else as WGS84. Without ``gates``, a ``gates``
+    column of the residences (geometries or WKT, WGS84 unless a GeoSeries) is used when there is one.
+    Gates farther than 10 m from their own residence's boundary are ignored; the same point listed
+    by two compounds is an entry of both.
+    """
 
     def __init__(self, network: WalkNetwork, residences: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
-                 thresholds: dict[str, Threshold], *, gates: gpd.GeoSeries | None = None,
+                 thresholds: dict[str, Threshold], *, gates: Gates | None = None,
                  search_beyond_m: float = 0.0) -> None:
         self.network = network
         self.residences = residences.to_crs(4326).reset_index(drop=True)
         self.facilities = facilities.to_crs(4326).reset_index(drop=True)
         self.thresholds = thresholds
+        if gates is None and "gates" in residences:
+            gates = residences["gates"]
         self.gates = gates
         self.search_beyond_m = search_beyond_m
 
@@ -185,7 +205,7 @@ class Coverage:
     def from_geodataframes(cls, streets: gpd.GeoDataFrame, residences: gpd.GeoDataFrame,
                            facilities: gpd.GeoDataFrame, *, types: Iterable[str] | None = None,
                            level: str | None = None, distances: dict[str, float] | None = None,
-                           gates: gpd.GeoSeries | None = None, network: WalkNetwork | None = None,
+                           gates: Gates | None = None, network: WalkNetwork | None = None,
                            search_beyond_m: float = 0.0) -> Coverage:
         """Build from layers; ``types`` defaults to every type present among the facilities."""
         network = network or WalkNetwork.from_streets(streets)
@@ -193,13 +213,33 @@ class Coverage:
         return cls(network, residences, facilities, thresholds(types, level=level, overrides=distances),
                    gates=gates, search_beyond_m=search_beyond_m)
 
+    def gate_geometries(self) -> np.ndarray | None:
+        """Each residence's gates in the network's CRS (None where it has none)."""
+        gates, n = self.gates, len(self.residences)
+        if gates is None:
+            return None
+        values = np.asarray(gates.to_numpy() if isinstance(gates, pd.Series) else list(gates), dtype=object)
+        if len(values) != n:
+            raise ValueError(f"gates: one item per residence ({n}) expected, got {len(values)}; "
+                             "give each residence its own gates (None where it has none)")
+        out = np.full(n, None, dtype=object)
+        is_geom = shapely.is_geometry(values)
+        out[is_geom] = values[is_geom]
+        missing = pd.isna(values) | np.array([isinstance(v, str) and not v.strip() for v in values], dtype=bool)
+        text = ~is_geom & ~missing
+        if text.any():
+            if not all(isinstance(v, str) for v in values[text]):
+                raise TypeError("gates: each item must be a Point/MultiPoint geometry, its WKT, or None")
+            out[text] = shapely.from_wkt(values[text].astype(str))
+        crs = gates.crs if isinstance(gates, gpd.GeoSeries) and gates.crs is not None else 4326
+        return np.asarray(gpd.GeoSeries(out, crs=crs).to_crs(self.network.crs).values)
+
     def solve(self, progress: Callable[[Iterable], Iterable] | None = None) -> CoverageResult:
         net = self.network
         res_m = np.asarray(self.residences.to_crs(net.crs).geometry.values)
         fac_m = np.asarray(self.facilities.to_crs(net.crs).geometry.values)
-        gates = None if self.gates is None else np.asarray(self.gates.to_crs(net.crs).values)
-        entries, owner = net.entry_points(res_m, gates)
-        entry_snap = net.snap(entries)
+        entries = net.entries(res_m, self.gate_geometries())
+        entry_snap, owner = entries.snap, entries.owner
         fac_snap = net.snap(fac_m) if len(fac_m) else Snap(np.empty(0, dtype=int), np.empty(0), np.empty(0),
                                                              np.empty((0, 2)))
         n_res = len(res_m)

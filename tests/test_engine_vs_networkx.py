@@ -2,7 +2,8 @@
 
 The oracle is written the plain way: a networkx graph with one node per street vertex, points
 inserted into the street piece they are nearest to, and networkx's multi-source Dijkstra. It shares
-nothing with the engine but the rule of where a compound is entered (``entry_points``).
+nothing with the engine but the rule of where a compound is entered (``WalkNetwork.entries``: each
+entry's point on the street and its access leg; a compound's gates come from its ``gates`` column).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections import defaultdict
 from itertools import pairwise
 from pathlib import Path
 
+import geopandas as gpd
 import networkx as nx
 import numpy as np
 import pytest
@@ -44,13 +46,13 @@ def oracle(streets, residences, facilities, net: WalkNetwork, limit: float) -> d
     tree = shapely.STRtree([shapely.LineString(p) for p in pieces])
     on_piece: dict[int, list] = defaultdict(list)
 
-    def insert(name: tuple, point: shapely.Point) -> None:
+    def insert(name: tuple, point: shapely.Point, access: float = 0.0) -> None:
         k = int(tree.query_nearest(point, all_matches=False)[0])
         a, b = pieces[k]
         seg = shapely.LineString([a, b])
         t = seg.project(point)
         p = seg.interpolate(t)
-        g.add_edge(name, ("on", name), length=point.distance(p))
+        g.add_edge(name, ("on", name), length=point.distance(p) + access)
         g.add_edge(("on", name), a, length=t)
         g.add_edge(("on", name), b, length=seg.length - t)
         for other, t_other in on_piece[k]:
@@ -59,9 +61,11 @@ def oracle(streets, residences, facilities, net: WalkNetwork, limit: float) -> d
 
     res_m = np.asarray(residences.to_crs(net.crs).geometry.values)
     fac_m = facilities.to_crs(net.crs)
-    entries, owner = net.entry_points(res_m)
-    for i, (e, o) in enumerate(zip(entries, owner, strict=True)):
-        insert(("entry", i, int(o)), e)
+    gates = gpd.GeoSeries.from_wkt(residences["gates"], crs=4326).to_crs(net.crs).to_numpy()
+    entries = net.entries(res_m, gates)
+    owner = entries.owner
+    for i, (xy, access, o) in enumerate(zip(entries.snap.xy, entries.snap.access, owner, strict=True)):
+        insert(("entry", i, int(o)), shapely.Point(xy), access)  # where the entry joins the street
     for j, f in enumerate(fac_m.geometry):
         insert(("fac", j), f)
     out = {}

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from shapely.geometry import LineString, Point, box
+from shapely.geometry import LineString, MultiPoint, Point, box
 
 from shequ.gis.coverage import Coverage, thresholds
 from shequ.gis.isochrones import service_areas
@@ -142,6 +142,7 @@ def test_gates_are_used_when_given() -> None:
     south_kindergarten = kindergartens((200, -40))
     without = Coverage(net, residences([compound]), south_kindergarten, th).solve().long
     assert np.isinf(without["distance_m"].iloc[0])  # entered from the north (nearest street): no way south
+    # Gates are per residence (one item per residence row), here in the streets' metric CRS.
     gate = gpd.GeoSeries([Point(X + 200, Y + 50)], crs=CRS)  # the compound's real gate is on the south side
     with_gate = Coverage(net, residences([compound]), south_kindergarten, th, gates=gate).solve().long
     assert with_gate["distance_m"].iloc[0] == pytest.approx(80 + 10, abs=1e-6)
@@ -155,7 +156,7 @@ def test_a_compound_with_two_gates_takes_the_better_one() -> None:
     # on each street. Each gate reaches its own street only: the compound's distance is the best.
     st = streets([(0, -500), (0, 500)], [(700, -500), (700, 500)])
     compound = box(X + 20, Y - 100, X + 690, Y + 100)
-    gates = gpd.GeoSeries([Point(X + 20, Y), Point(X + 690, Y)], crs=CRS)
+    gates = gpd.GeoSeries([MultiPoint([(X + 20, Y), (X + 690, Y)])], crs=CRS)  # the compound's two gates
     net = WalkNetwork.from_streets(st, crs=CRS)
     th = thresholds(["kindergarten"], overrides={"kindergarten": 500})
     got = Coverage(net, residences([compound]), kindergartens((-5, 200), (705, -100)), th,
