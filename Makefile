@@ -13,16 +13,24 @@ DEMO_DB ?= demo/shequ.db
 DEPS_RUN := libsqlite3-mod-spatialite
 DEPS_TEST := $(DEPS_RUN) postgresql postgresql-15-postgis-3 chromium fonts-wqy-zenhei gdal-bin
 
-.PHONY: demo test bench venv deps deps-test lint docs clean
+.PHONY: demo test check bench venv deps deps-test lint screenshots docs clean
 
 demo: deps venv
 	@mkdir -p $(dir $(DEMO_DB))
 	$(BIN)/shequ --db sqlite:///$(DEMO_DB) demo
 	$(BIN)/shequ --db sqlite:///$(DEMO_DB) serve --host $(HOST) --port $(PORT)
 
+# Everything, on SpatiaLite and a throwaway PostGIS cluster, with Chromium and GDAL as clients.
 test: deps-test venv
-	SHEQU_REQUIRE_POSTGIS=1 SHEQU_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q
 	$(BIN)/ruff check .
+	scripts/lint-imports.sh
+	SHEQU_REQUIRE_POSTGIS=1 SHEQU_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q
+
+# The quick loop: lint, the import contracts, and every test but the browser and PostGIS ones.
+check: venv
+	$(BIN)/ruff check .
+	scripts/lint-imports.sh
+	$(BIN)/python -m pytest -q -m "not browser and not postgis"
 
 # The walking-coverage benchmark (not part of `make test`): shequ against the networkx recipes and
 # pandana, in one process on the same data. pandana is AGPL and optional: if it does not install,
@@ -51,6 +59,11 @@ $(VENV)/.installed: pyproject.toml
 
 lint: venv
 	$(BIN)/ruff check .
+	scripts/lint-imports.sh
+
+# Retake the pictures in docs/screenshots (the page tests save them there only when asked).
+screenshots: deps-test venv
+	SHEQU_SCREENSHOTS=1 SHEQU_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q -m browser -k "not postgis"
 
 # Regenerate docs/layers.md from the schema (a test checks it is current).
 docs: venv

@@ -1,7 +1,9 @@
-"""The FastAPI application: OGC API – Features for every layer, safe editing, users, analyses, exports.
+"""The FastAPI application: OGC API – Features for every layer, safe editing, users, analyses, exports,
+and the pages.
 
-Thin: it reads the store and answers; analysis lives in ``shequ.gis``, storage and editing in
-``shequ.layers``. Errors are JSON ``{code, description, problems?}`` (the OGC exception shape).
+A door: every route calls a use case of ``shequ.usecases`` with the app's workspace. Errors are JSON
+``{code, description, problems?}`` (the OGC exception shape), with the HTTP status of their code
+(``api.errors``); the pages answer the same errors as pages.
 """
 
 from __future__ import annotations
@@ -16,10 +18,14 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from shequ import __version__
-from shequ.api import auth, features, grid_edits, maps, pages, services
+from shequ.api import analyses, auth, features, pages
 from shequ.api.crs import SUPPORTED
+from shequ.api.errors import ApiError, api_error_answer, json_answer
+from shequ.errors import ShequError
 from shequ.layers.schema import LAYERS
-from shequ.layers.store import Store
+from shequ.logs import configure
+from shequ.settings import Settings, from_environment
+from shequ.usecases.workspace import Workspace
 from shequ.web.pages import home_page
 
 ATTRIBUTION = "Map data © OpenStreetMap contributors (ODbL) where it comes from OpenStreetMap"
@@ -69,13 +75,21 @@ def _describe_errors(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def create_app(database_url: str | None = None) -> FastAPI:
-    """An app bound to one database (``SHEQU_DATABASE_URL`` or SpatiaLite ``shequ.db`` by default)."""
-    store = Store(database_url)
+def create_app(database_url: str | None = None, settings: Settings | None = None, *, warm: bool = False) -> FastAPI:
+    """An app bound to one database (the argument, else the settings' ``SHEQU_DATABASE_URL``, else
+    SpatiaLite ``shequ.db``). ``warm``: read the layers and compute the default coverage map in the
+    background at start, so the first planner to open it does not wait."""
+    settings = settings or from_environment()
+    configure(settings.log_level, settings.log_json)
+    ws = Workspace.open(database_url, settings)
+    store = ws.store
     app = FastAPI(title="shequ 社区", version=__version__, openapi_url="/api", docs_url=None, redoc_url=None,
                   description="Community layers, walking coverage and grids as OGC API – Features (Parts 1, 2 "
                   "and 4 with ETag locking). " + ATTRIBUTION)
+    app.state.workspace = ws
     app.state.store = store
+    if warm:
+        _warm(ws)
     # every script, stylesheet and icon a page uses comes from here: government intranets are offline
     app.mount("/static", StaticFiles(directory=str(resources.files("shequ.web") / "static")), name="static")
 
@@ -86,12 +100,13 @@ def create_app(database_url: str | None = None) -> FastAPI:
                                    swagger_css_url="/static/vendor/swagger_ui/swagger-ui.css",
                                    swagger_favicon_url="/static/vendor/swagger_ui/favicon-32x32.png")
 
-    @app.exception_handler(auth.ApiError)
-    def api_error(_request: Request, exc: auth.ApiError) -> JSONResponse:
-        body = {"code": exc.code, "description": exc.description}
-        if exc.problems:
-            body["problems"] = exc.problems
-        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+    @app.exception_handler(ShequError)
+    def shequ_error(_request: Request, exc: ShequError) -> JSONResponse:
+        return json_answer(exc)
+
+    @app.exception_handler(ApiError)
+    def api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return api_error_answer(exc)
 
     @app.exception_handler(RequestValidationError)
     def bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -134,10 +149,26 @@ def create_app(database_url: str | None = None) -> FastAPI:
         return {"status": "ok", "version": __version__, "database": store.backend, "layers": store.counts()}
 
     _describe_errors(app)
-    app.include_router(grid_edits.router)
     app.include_router(features.router)
     app.include_router(auth.router)
-    app.include_router(services.router)
-    app.include_router(pages.router)
-    app.include_router(maps.router)
+    app.include_router(analyses.router)
+    app.include_router(pages.pages)
+    app.include_router(pages.data)
     return app
+
+
+def _warm(ws: Workspace) -> None:
+    """Read the layers and compute the default coverage in a thread (errors only logged: an empty
+    database has nothing to warm)."""
+    import threading
+
+    from shequ.logs import event
+    from shequ.usecases.coverage import CoverageQuery, coverage_of
+
+    def run() -> None:
+        try:
+            coverage_of(ws, CoverageQuery())
+        except ShequError as exc:
+            event("warm-up skipped", reason=exc.message)
+
+    threading.Thread(target=run, daemon=True, name="shequ-warm-up").start()

@@ -1,63 +1,54 @@
-"""Who may do what: bearer tokens from the OAuth2 password flow, roles, and the user admin routes.
+"""Who is asking: bearer tokens (OAuth2 password flow) for the JSON API, the same token as a cookie
+for the pages, and the user admin routes.
 
-Unauthenticated writes get 401 with ``WWW-Authenticate: Bearer``; a logged-in user without the
-role, or a grid manager outside their communities, gets 403, each with a message that says why.
+A browser that logs in (``POST /login``, what the pages' login box calls) gets the token twice: in
+the JSON answer (the pages' scripts send it as a bearer header with every write) and as an HttpOnly,
+SameSite=Strict cookie, which the server reads
+only on GET and HEAD requests — so a page navigation (the coverage map, a scorecard) carries the
+login, while a write always needs the header and cannot be forged from another site. A token sent
+but unknown, expired or revoked is refused (401), never taken as anonymous.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 
-from shequ.layers import users as u
+from shequ.api.errors import RESPONSES
+from shequ.layers.users import User as UserRecord
+from shequ.usecases import accounts
+from shequ.usecases.workspace import Workspace
 
+COOKIE = "shequ_token"
 bearer = HTTPBearer(auto_error=False, description="a token from POST /token")
 
 
-class ApiError(HTTPException):
-    """An HTTP error with an OGC-style body: code, description, and problems where there are some."""
-
-    def __init__(self, status_code: int, code: str, description: str, problems: list | None = None,
-                 headers: dict | None = None) -> None:
-        super().__init__(status_code, description, headers)
-        self.code = code
-        self.description = description
-        self.problems = problems
+def workspace(request: Request) -> Workspace:
+    return request.app.state.workspace
 
 
-def unauthorised(what: str) -> ApiError:
-    return ApiError(401, "Unauthorized", f"{what} needs a login: POST /token with your user name and password, "
-                    "then send 'Authorization: Bearer <token>'", headers={"WWW-Authenticate": "Bearer"})
-
-
-def forbidden(description: str) -> ApiError:
-    return ApiError(403, "Forbidden", description)
+def token_of(request: Request, creds: HTTPAuthorizationCredentials | None) -> str | None:
+    """The token of this request: the bearer header, else (reading only) the login cookie."""
+    if creds is not None:
+        return creds.credentials
+    if request.method in ("GET", "HEAD"):
+        return request.cookies.get(COOKIE) or None
+    return None
 
 
 def current_user(request: Request,
-                 creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> u.User | None:
+                 creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> UserRecord | None:
     """The logged-in user, or None; a token that is unknown or expired is refused, not ignored."""
-    if creds is None:
+    token = token_of(request, creds)
+    if token is None:
         return None
-    user = u.user_for_token(request.app.state.store.engine, creds.credentials)
-    if user is None:
-        raise ApiError(401, "Unauthorized", "the token is unknown or has expired: log in again at POST /token",
-                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-    return user
+    return accounts.user_for_token(workspace(request), token)
 
 
-User = Annotated[u.User | None, Depends(current_user)]
-
-
-def need_role(user: u.User | None, roles: tuple[str, ...], what: str) -> u.User:
-    if user is None:
-        raise unauthorised(what)
-    if user.role not in roles:
-        raise forbidden(f"{what} is for {', '.join(roles)}; {user.name} is a {user.role}")
-    return user
+User = Annotated[UserRecord | None, Depends(current_user)]
 
 
 class Token(BaseModel):
@@ -80,58 +71,58 @@ class NewUser(BaseModel):
 
 
 router = APIRouter(tags=["users 用户"])
-ERRORS = {400: {"description": "bad request"}, 401: {"description": "not logged in"},
-          403: {"description": "not allowed for this user"}, 404: {"description": "not found"},
-          409: {"description": "exists already"}}
 
 
 @router.post("/token", response_model=Token, summary="Log in (OAuth2 password flow): a bearer token that expires",
              responses={400: {"description": "wrong user name or password"}})
 def login(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> Token:
-    user = u.authenticate(request.app.state.store.engine, form.username, form.password)
-    if user is None:
-        raise ApiError(400, "invalid_grant", "wrong user name or password")
-    token, seconds = u.issue_token(request.app.state.store.engine, user)
-    return Token(access_token=token, expires_in=seconds)
+    done = accounts.login(workspace(request), form.username, form.password)
+    return Token(access_token=done.token, expires_in=done.seconds)
 
 
-@router.post("/logout", status_code=204, summary="Revoke the token sent", responses=ERRORS)
-def logout(request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-           user: User) -> None:
-    if user is None or creds is None:
-        raise unauthorised("logging out")
-    u.revoke_token(request.app.state.store.engine, creds.credentials)
+@router.post("/login", response_model=Token, summary="Log in from a browser: the token, and the same token as an "
+             "HttpOnly cookie that page navigations carry (read on GET only)",
+             responses={400: {"description": "wrong user name or password"}})
+def browser_login(request: Request, response: Response,
+                  form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> Token:
+    ws = workspace(request)
+    done = accounts.login(ws, form.username, form.password)
+    response.set_cookie(COOKIE, done.token, max_age=done.seconds, httponly=True, samesite="strict",
+                        secure=ws.settings.cookie_secure, path="/")
+    return Token(access_token=done.token, expires_in=done.seconds)
 
 
-@router.get("/users/me", response_model=UserOut, summary="The logged-in user", responses=ERRORS)
+@router.post("/logout", status_code=204, summary="Revoke the token sent (and forget the login cookie)",
+             responses=RESPONSES)
+def logout(request: Request, response: Response,
+           creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+    token = creds.credentials if creds else request.cookies.get(COOKIE)
+    if token:
+        accounts.logout(workspace(request), token)
+    response.delete_cookie(COOKIE, path="/")
+
+
+@router.get("/users/me", response_model=UserOut, summary="The logged-in user", responses=RESPONSES)
 def me(user: User) -> UserOut:
+    from shequ.errors import NotLoggedIn
+
     if user is None:
-        raise unauthorised("this")
+        raise NotLoggedIn("this needs a login")
     return UserOut(name=user.name, role=user.role, areas=list(user.areas))
 
 
-@router.get("/users", response_model=list[UserOut], summary="All users (admin)", responses=ERRORS)
+@router.get("/users", response_model=list[UserOut], summary="All users (admin)", responses=RESPONSES)
 def list_users(request: Request, user: User) -> list[UserOut]:
-    need_role(user, ("admin",), "listing users")
-    everyone = u.list_users(request.app.state.store.engine)
-    return [UserOut(name=x.name, role=x.role, areas=list(x.areas)) for x in everyone]
+    return [UserOut(name=x.name, role=x.role, areas=list(x.areas))
+            for x in accounts.everyone(workspace(request), user=user)]
 
 
-@router.post("/users", response_model=UserOut, status_code=201, summary="Add a user (admin)", responses=ERRORS)
+@router.post("/users", response_model=UserOut, status_code=201, summary="Add a user (admin)", responses=RESPONSES)
 def add_user(request: Request, body: NewUser, user: User) -> UserOut:
-    need_role(user, ("admin",), "adding users")
-    try:
-        new = u.add_user(request.app.state.store.engine, body.name, body.password, body.role, body.areas)
-    except u.UserError as exc:
-        raise ApiError(409 if "exists" in str(exc) else 400, "Bad Request", str(exc)) from None
+    new = accounts.add(workspace(request), body.name, body.password, body.role, body.areas, user=user)
     return UserOut(name=new.name, role=new.role, areas=list(new.areas))
 
 
-@router.delete("/users/{name}", status_code=204, summary="Remove a user (admin)", responses=ERRORS)
+@router.delete("/users/{name}", status_code=204, summary="Remove a user (admin)", responses=RESPONSES)
 def remove_user(request: Request, name: str, user: User) -> None:
-    need_role(user, ("admin",), "removing users")
-    try:
-        u.remove_user(request.app.state.store.engine, name)
-    except u.UserError as exc:
-        raise ApiError(404, "Not Found", str(exc)) from None
-
+    accounts.remove(workspace(request), name, user=user)

@@ -11,6 +11,8 @@ import numpy as np
 import shapely
 from pyproj import Transformer
 
+from shequ.errors import InvalidInput
+
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 EPSG4326 = "http://www.opengis.net/def/crs/EPSG/0/4326"
 EPSG4490 = "http://www.opengis.net/def/crs/EPSG/0/4490"
@@ -25,7 +27,7 @@ _TO_4490 = Transformer.from_crs("EPSG:4326", "EPSG:4490", always_xy=True)
 _FROM_4490 = Transformer.from_crs("EPSG:4490", "EPSG:4326", always_xy=True)
 
 
-class CRSError(ValueError):
+class CRSError(InvalidInput):
     """A CRS the service does not offer (HTTP 400)."""
 
 

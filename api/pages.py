@@ -1,30 +1,180 @@
-"""The web pages: the grid editor and the exports page (the planner's maps are in ``api/maps.py``).
+"""The pages: the coverage map, the scorecards, the grid editor and the exports page — a door over the
+same use cases as the JSON API, drawn by ``shequ.web``.
 
-Thin: each page is built in ``shequ.web``; the pages fetch their data from the API with the user's
-token, so what a page shows is exactly what the API lets that user read.
+The analyses behind a page are the JSON API's (``usecases.coverage``, ``usecases.scorecards``), with the
+same access policy: a visitor who may not run them gets the same 401/403 as from the API, as a page
+with a login box. A page navigation carries the login as the cookie ``POST /token`` sets. Rendered
+pages are kept per data version, so switching back to one already seen is instant.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+import json
+from collections.abc import Callable
+from typing import Annotated, Any
 
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
+
+from shequ.api.auth import User, workspace
+from shequ.api.errors import status_of
+from shequ.errors import ShequError
+from shequ.layers.exporting import analysis_geojson
+from shequ.usecases.coverage import CoverageOutcome, CoverageQuery, coverage, service_area_frame
+from shequ.usecases.scorecards import community_card, scorecard
+from shequ.usecases.workspace import ResultCache, Workspace
+from shequ.web.coverage_page import CoverageParams, coverage_page, parse_view, service_areas_geojson
 from shequ.web.editor import editor_page
 from shequ.web.exports_page import exports_page
+from shequ.web.pages import error_page
+from shequ.web.scorecard_page import community_scorecard_page, scorecard_overview_page
 
-router = APIRouter(include_in_schema=False)
+
+def page_error(exc: ShequError, request: Request) -> HTMLResponse:
+    """An error as a page in the frame; a missing login opens the login box."""
+    path = request.url.path
+    active = "/reports/scorecard" if path.startswith("/reports") else "/maps/coverage"
+    back = "/reports/scorecard" if path.startswith("/reports") else "/maps/coverage"
+    status = status_of(exc)
+    zh = exc.details.get("zh") or exc.message
+    html = error_page(status, zh, exc.message, active=active, back=back if status != 401 else path,
+                      login=status == 401)
+    response = HTMLResponse(html, status_code=status)
+    if exc.details.get("reason") == "invalid_token":  # an expired login: forget it
+        from shequ.api.auth import COOKIE
+
+        response.delete_cookie(COOKIE, path="/")
+    return response
 
 
-@router.get("/edit/grids", response_class=HTMLResponse)
+class PageRoute(APIRoute):
+    """A route that answers errors a user can cause with a page, not a JSON body."""
+
+    def get_route_handler(self) -> Callable:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except ShequError as exc:
+                return page_error(exc, request)
+
+        return route
+
+
+pages = APIRouter(include_in_schema=False, route_class=PageRoute)
+data = APIRouter(include_in_schema=False)
+
+
+def _pages_cache(ws: Workspace, request: Request) -> ResultCache:
+    cache = getattr(request.app.state, "page_cache", None)
+    if cache is None:
+        cache = request.app.state.page_cache = ResultCache(size=24)
+    return cache
+
+
+def _query(ws: Workspace, types: list[str] | None, level: str | None, area: str | None) -> CoverageQuery:
+    return CoverageQuery.parse(types, level, None, area, max_types=ws.settings.max_facility_types)
+
+
+def _view(ws: Workspace, mode: str | None, basemap: str | None, tk: str | None, url: str | None,
+          gcj02: str | None) -> dict[str, Any]:
+    s = ws.settings
+    return parse_view(mode, basemap, tk, url, gcj02, default_basemap=s.basemap, default_url=s.basemap_url or "",
+                      default_tk=s.tianditu_key.get_secret_value() if s.tianditu_key else "",
+                      default_gcj02=s.basemap_gcj02)
+
+
+def _params(outcome: CoverageOutcome, view: dict[str, Any]) -> CoverageParams:
+    q = outcome.query
+    return CoverageParams(tuple(q.types), q.level, q.area, **view)
+
+
+Types = Annotated[list[str] | None, Query()]
+
+
+@pages.get("/maps/coverage", response_class=HTMLResponse)
+def coverage_map_page(request: Request, user: User, types: Types = None, level: str | None = None,
+                      area: str | None = None, mode: str | None = None, basemap: str | None = None,
+                      tk: str | None = None, url: str | None = None, gcj02: str | None = None) -> HTMLResponse:
+    """The coverage map for the chosen facility types, level and area."""
+    ws = workspace(request)
+    query, view = _query(ws, types, level, area), _view(ws, mode, basemap, tk, url, gcj02)
+    outcome = coverage(ws, query, user=user)
+    params = _params(outcome, view)
+    snap = ws.snapshot()
+    body = _pages_cache(ws, request).get(snap.version, ("coverage", params), lambda: coverage_page(
+        outcome, params, snap.communities, snap.type_counts))
+    return HTMLResponse(body)
+
+
+@data.get("/maps/coverage/service-areas")
+def coverage_service_areas(request: Request, user: User, type: str, types: Types = None, level: str | None = None,
+                           area: str | None = None, gcj02: str | None = None, basemap: str | None = None,
+                           url: str | None = None) -> Response:
+    """One type's walking service areas for the coverage page, as GeoJSON, loaded when the layer is
+    switched on (they are the costliest part of the page and hidden at first)."""
+    ws = workspace(request)
+    query, view = _query(ws, types, level, area), _view(ws, "network", basemap, None, url, gcj02)
+    areas = service_area_frame(ws, query, type, user=user)
+    outcome = coverage(ws, query, user=user)
+    doc = service_areas_geojson(areas, _params(outcome, view), outcome.result.network.crs)
+    return Response(json.dumps(doc, ensure_ascii=False, separators=(",", ":")), media_type="application/geo+json")
+
+
+@data.get("/maps/coverage/residences.geojson")
+def coverage_residences(request: Request, user: User, types: Types = None, level: str | None = None,
+                        area: str | None = None) -> Response:
+    """The numbers behind the map, per residence: the same frame as ``shequ analyze coverage`` writes."""
+    ws = workspace(request)
+    outcome = coverage(ws, _query(ws, types, level, area), user=user)
+    body = json.dumps(analysis_geojson(outcome.residences()), ensure_ascii=False, separators=(",", ":"), default=str)
+    return Response(body, media_type="application/geo+json",
+                    headers={"Content-Disposition": 'attachment; filename="residences_coverage.geojson"'})
+
+
+@data.get("/maps/coverage/summary.csv")
+def coverage_summary(request: Request, user: User, types: Types = None, level: str | None = None,
+                     area: str | None = None) -> Response:
+    """The numbers behind the map, per type over the area and per community, grid and life circle."""
+    ws = workspace(request)
+    outcome = coverage(ws, _query(ws, types, level, area), user=user)
+    return Response("\ufeff" + outcome.summary_table().to_csv(index=False), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="summary.csv"'})
+
+
+@pages.get("/reports/scorecard", response_class=HTMLResponse)
+def scorecard_overview(request: Request, user: User, profile: str = "national") -> HTMLResponse:
+    """Every community against a policy profile: rules met, charts, district maps (the written report)."""
+    ws = workspace(request)
+    outcome = scorecard(ws, profile, user=user)
+    snap = ws.snapshot()
+    return HTMLResponse(_pages_cache(ws, request).get(snap.version, ("scorecard", profile),
+                                                      lambda: scorecard_overview_page(outcome)))
+
+
+@pages.get("/reports/scorecard/{code}", response_class=HTMLResponse)
+def community_scorecard(request: Request, code: str, user: User, profile: str = "national") -> HTMLResponse:
+    """One community's scorecard: its measures against each rule, shortfalls, facilities and grids."""
+    ws = workspace(request)
+    card = community_card(ws, profile, code, user=user)
+    snap = ws.snapshot()
+    return HTMLResponse(_pages_cache(ws, request).get(snap.version, ("community", profile, code),
+                                                      lambda: community_scorecard_page(card)))
+
+
+@pages.get("/edit/grids", response_class=HTMLResponse)
 def grid_editor() -> HTMLResponse:
+    """The grid editor: a client of the API (it fetches and saves with the user's token)."""
     return HTMLResponse(editor_page())
 
 
-@router.get("/exports", response_class=HTMLResponse)
+@pages.get("/exports", response_class=HTMLResponse)
 def exports(request: Request) -> HTMLResponse:
-    return HTMLResponse(exports_page(request.app.state.store.counts()))
+    return HTMLResponse(exports_page(workspace(request).store.counts()))
 
 
-@router.get("/maps", response_class=HTMLResponse)
+@pages.get("/maps", response_class=HTMLResponse)
 def maps_home() -> RedirectResponse:
     return RedirectResponse("/maps/coverage")

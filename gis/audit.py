@@ -10,6 +10,7 @@ level's range. The requirement table is data: ``data/life_circle_requirements.js
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -62,9 +63,10 @@ def generate_life_circles(network: WalkNetwork, centres: gpd.GeoDataFrame, level
 
 
 def audit(network: WalkNetwork, circles: gpd.GeoDataFrame, residences: gpd.GeoDataFrame,
-          facilities: gpd.GeoDataFrame, requirements: dict[str, list[Requirement]] | None = None
-          ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(findings per circle × required type, one row per circle)."""
+          facilities: gpd.GeoDataFrame, requirements: dict[str, list[Requirement]] | None = None, *,
+          gates: Sequence[object] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(findings per circle × required type, one row per circle). ``gates``: each residence's own
+    gates, aligned with ``residences`` (as ``Coverage`` takes them)."""
     requirements = requirements or load_requirements()
     levels = catalog.load_life_circle_levels()
     circles = circles.to_crs(4326).reset_index(drop=True)
@@ -89,8 +91,8 @@ def audit(network: WalkNetwork, circles: gpd.GeoDataFrame, residences: gpd.GeoDa
             types = [r.type for r in reqs]
             members = np.unique(np.concatenate(res_in)) if res_in else np.empty(0, dtype=int)
             if len(members):
-                result = Coverage(network, residences.iloc[members], facilities,
-                                  thresholds(types, level=level)).solve().long
+                result = Coverage(network, residences.iloc[members], facilities, thresholds(types, level=level),
+                                  gates=None if gates is None else [gates[i] for i in members]).solve().long
                 for t in types:
                     flags = np.zeros(len(residences), dtype=bool)
                     part = result[result["type"] == t].sort_values("residence")

@@ -20,6 +20,8 @@ from importlib.abc import Traversable
 from pathlib import Path
 from typing import Any
 
+from shequ.errors import InvalidInput
+
 FACILITY_FILE = "facility_types.json"
 LEVELS_FILE = "life_circle_levels.json"
 LEVELS: tuple[str, ...] = ("15min", "10min", "5min", "block")
@@ -27,7 +29,7 @@ CATEGORIES: tuple[str, ...] = ("governance", "health", "education", "elderly", "
                                "safety", "transport", "environment", "other")
 
 
-class CatalogError(ValueError):
+class CatalogError(InvalidInput):
     """A catalog data file is inconsistent (bad key, unknown source, duplicate name …)."""
 
 

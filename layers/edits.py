@@ -1,14 +1,13 @@
-"""Editing one feature at a time, safely, on SpatiaLite and PostGIS.
+"""Storing edits of one feature at a time, safely, on SpatiaLite and PostGIS: the storage half of
+the edit use case (``shequ.usecases.editing`` decides what is written; this module writes it).
 
-- **Optimistic locking.** Every feature has a version; a write names the version it was based on
-  and the UPDATE only succeeds ``WHERE version = :expected``, so of two editors who read the same
-  version exactly one wins and the other gets :class:`EditConflict` (HTTP 412) — atomic in the
-  database, whatever the interleaving.
-- **Checks on a stable neighbourhood.** A write first takes a lock — on PostGIS a transaction
-  advisory lock per scope (per community for grids, so editors of different communities never wait
-  for each other), on SpatiaLite the database's single write lock, taken before anything is read —
-  then reads the neighbours, runs the caller's checks and writes, all in one transaction. Two
-  editors can therefore never both pass an overlap check against each other's old boundary.
+- **Optimistic locking.** Every feature has a version; an update only succeeds
+  ``WHERE version = :read``, so of two editors who read the same version exactly one wins.
+- **A stable neighbourhood.** ``lock`` takes, inside the caller's transaction, a lock per scope — on
+  PostGIS a transaction advisory lock (per community for grids, so editors of different communities
+  never wait for each other), on SpatiaLite the database's single write lock, taken before
+  anything is read. The caller then reads, checks and writes in that same transaction, so two
+  editors can never both pass an overlap check against each other's old boundary.
 - **History.** Every write adds a row to ``feature_history``: who, when, the action, the new state
   and the version before; a delete keeps the last state. Nothing is lost; any version can be
   restored, and a restore is itself a recorded write.
@@ -18,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -26,48 +24,12 @@ import geopandas as gpd
 import shapely
 from sqlalchemy import Connection, delete, func, insert, select, text, update
 
+from shequ.errors import Conflict, InvalidFeature
 from shequ.layers.history import HISTORY
 from shequ.layers.problems import LayerValidationError
 from shequ.layers.schema import LAYERS
 from shequ.layers.store import TABLES, Store, _rows
-
-#: a check run inside the write transaction: (connection, candidate row, stored or None) → problems
-Check = Callable[[Connection, gpd.GeoDataFrame, "Stored | None"], list[dict]]
-
-
-class EditError(Exception):
-    """A write that cannot be done; ``status`` is the HTTP answer."""
-
-    status = 400
-
-    def __init__(self, message: str, problems: list[dict] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.problems = problems or []
-
-
-class NotFound(EditError):
-    status = 404
-
-
-class EditConflict(EditError):
-    """The feature changed since the editor read it (or exists already, on create)."""
-
-    status = 412
-
-    def __init__(self, message: str, current: Stored | None = None) -> None:
-        super().__init__(message)
-        self.current = current
-
-
-class AlreadyExists(EditError):
-    status = 409
-
-
-class Rejected(EditError):
-    """The new state breaks a rule (validation or topology): nothing was written."""
-
-    status = 422
+from shequ.layers.store import Prefix as _Prefix
 
 
 @dataclass
@@ -101,7 +63,8 @@ def get(store: Store, layer: str, key: str, conn: Connection | None = None) -> S
     return Stored(layer, key, int(frame["version"].iloc[0]), frame.iloc[[0]].reset_index(drop=True))
 
 
-def _lock(conn: Connection, layer: str, scopes: list[str]) -> None:
+def lock(conn: Connection, layer: str, scopes: list[str]) -> None:
+    """Serialise writers of the same scopes until the transaction ends (see the module docstring)."""
     if conn.dialect.name == "postgresql":
         for scope in sorted(set(scopes)):  # always in the same order: no deadlock between editors
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": f"{layer}:{scope}"})
@@ -109,6 +72,12 @@ def _lock(conn: Connection, layer: str, scopes: list[str]) -> None:
         # Any UPDATE takes SQLite's write lock, even one that changes nothing; taken first, before
         # the checks read anything, it serialises edits (WAL still lets readers go on).
         conn.execute(text(f"UPDATE {layer} SET version = version WHERE 0 = 1"))
+
+
+def reference_problems(store: Store, conn: Connection, layer: str, candidate: gpd.GeoDataFrame) -> list[dict]:
+    """Fields naming a feature of another layer that does not exist (a grid's community)."""
+    return [{"check": "reference", "field": p.field, "message": p.reason}
+            for p in store._check_references(conn, LAYERS[layer], candidate)]
 
 
 def _state(row: dict, spec_fields: list[str]) -> tuple[str, bytes | None]:
@@ -125,38 +94,16 @@ def _record(conn: Connection, layer: str, key: str, version: int, previous: int 
                                         properties=properties, wkb=wkb, note=note))
 
 
-def write(store: Store, layer: str, candidate: gpd.GeoDataFrame, *, user: str, expected_version: int | None,
-          action: str, scopes: list[str] | None = None, check: Check | None = None,
-          notes: list[str] | None = None, conn: Connection | None = None) -> Stored:
-    """Create (``expected_version=None``) or replace a feature with the validated one-row ``candidate``.
-
-    ``notes`` (what a repair changed; the check may add to it) are recorded with the version. With
-    ``conn``, the write joins that transaction (a split or merge is several writes, all or none)."""
-    if conn is None:
-        with store.engine.begin() as own:
-            return write(store, layer, candidate, user=user, expected_version=expected_version, action=action,
-                         scopes=scopes, check=check, notes=notes, conn=own)
+def save(store: Store, conn: Connection, layer: str, candidate: gpd.GeoDataFrame, current: Stored | None, *,
+         user: str, action: str, notes: list[str] | None = None) -> Stored:
+    """Write the validated one-row ``candidate``: a new feature when ``current`` is None (or one back
+    after a delete: its versions go on from the history), else the next version of ``current``; and
+    its history row. Inside the caller's transaction, after ``lock``."""
     spec = LAYERS[layer]
     table = TABLES[layer]
     key = str(candidate[spec.key].iloc[0])
-    _lock(conn, layer, scopes or [key])
-    current = get(store, layer, key, conn)
-    if expected_version is None and current is not None:
-        raise AlreadyExists(f"{layer} {key!r} exists already: replace it with PUT and If-Match")
-    if expected_version is not None:
-        if current is None:
-            raise NotFound(f"no {layer} {key!r}")
-        if current.version != expected_version:
-            raise EditConflict(f"{layer} {key!r} was changed by someone else (now version {current.version}, "
-                               f"you edited version {expected_version}): reload it and edit again", current)
-    problems = [] if check is None else check(conn, candidate, current)
-    refs = store._check_references(conn, spec, candidate)
-    problems += [{"check": "reference", "field": p.field, "message": p.reason} for p in refs]
-    if problems:
-        raise Rejected(f"the {layer} {key!r} breaks {len(problems)} rule{'s' if len(problems) > 1 else ''}; "
-                       "nothing was written", problems)
     (row,) = _rows(spec, candidate)
-    if current is None:  # new, or back after a delete: versions go on from the history
+    if current is None:
         version = (_max_version(conn, layer, key) or 0) + 1
         conn.execute(insert(table).values(**row, version=version))
     else:
@@ -164,41 +111,40 @@ def write(store: Store, layer: str, candidate: gpd.GeoDataFrame, *, user: str, e
         done = conn.execute(update(table).where(table.c[spec.key] == key, table.c.version == current.version)
                             .values(**row, version=current.version + 1)).rowcount
         if not done:  # cannot happen under the lock; kept so a bug shows as a conflict, never a lost write
-            raise EditConflict(f"{layer} {key!r} changed during the write", get(store, layer, key, conn))
+            raise Conflict(f"{layer} {key!r} changed during the write")
         version = current.version + 1
     props, wkb = _state(row, spec.field_names)
     previous = current.version if current else _max_version(conn, layer, key, before=version)
     _record(conn, layer, key, version, previous, action, user, props, wkb, "; ".join(notes or []) or None)
-    return get(store, layer, key, conn)
+    return Stored(layer, key, version, candidate.assign(version=version).reset_index(drop=True))
 
 
-def remove(store: Store, layer: str, key: str, *, user: str, expected_version: int,
-           scopes: list[str] | None = None, conn: Connection | None = None, note: str | None = None) -> int:
-    """Delete a feature (its last state stays in the history); the version the delete recorded."""
-    if conn is None:
-        with store.engine.begin() as own:
-            return remove(store, layer, key, user=user, expected_version=expected_version, scopes=scopes,
-                          conn=own, note=note)
-    spec = LAYERS[layer]
-    table = TABLES[layer]
-    _lock(conn, layer, scopes or [key])
-    current = get(store, layer, key, conn)
-    if current is None:
-        raise NotFound(f"no {layer} {key!r}")
-    if current.version != expected_version:
-        raise EditConflict(f"{layer} {key!r} was changed by someone else (now version {current.version}): "
-                           "reload it before deleting", current)
+def remove(store: Store, conn: Connection, current: Stored, *, user: str, note: str | None = None) -> int:
+    """Delete a feature (its last state stays in the history); the version the delete recorded.
+    Refused while another layer still points to it (a community with grids)."""
+    spec = LAYERS[current.layer]
+    table = TABLES[current.layer]
     try:
-        store._check_not_referenced(conn, layer, set(store.keys(layer, conn)) - {key})
+        store._check_not_referenced(conn, current.layer, set(store.keys(current.layer, conn)) - {current.key})
     except LayerValidationError as exc:
-        raise Rejected(str(exc.problems[0].reason), [{"check": "referenced", "message": p.reason}
-                                                     for p in exc.problems]) from None
+        raise InvalidFeature(str(exc.problems[0].reason), problems=[{"check": "referenced", "message": p.reason}
+                                                                    for p in exc.problems]) from None
     _baseline(conn, spec, current)
     (row,) = _rows(spec, current.frame)
-    conn.execute(delete(table).where(table.c[spec.key] == key, table.c.version == current.version))
+    conn.execute(delete(table).where(table.c[spec.key] == current.key, table.c.version == current.version))
     props, wkb = _state(row, spec.field_names)
-    _record(conn, layer, key, current.version + 1, current.version, "delete", user, props, wkb, note)
+    _record(conn, current.layer, current.key, current.version + 1, current.version, "delete", user, props, wkb, note)
     return current.version + 1
+
+
+def next_key(store: Store, conn: Connection, layer: str, prefix: str) -> str:
+    """``prefix`` + the next 3-digit sequence not used now nor ever before (a split grid's new code), so
+    two features' histories never mix."""
+    used = set(store.read(layer, where={LAYERS[layer].key: _Prefix(prefix)}, conn=conn)[LAYERS[layer].key])
+    used |= set(conn.execute(select(HISTORY.c.key).where(HISTORY.c.layer == layer,
+                                                         HISTORY.c.key.startswith(prefix))).scalars())
+    seqs = [int(c[len(prefix):]) for c in used if c.startswith(prefix) and c[len(prefix):].isdigit()]
+    return f"{prefix}{max(seqs, default=0) + 1:03d}"
 
 
 def _max_version(conn: Connection, layer: str, key: str, before: int | None = None) -> int | None:

@@ -21,6 +21,7 @@ import pyogrio
 import shapely
 from pyproj import CRS
 
+from shequ.errors import InvalidInput
 from shequ.layers.schema import LAYERS, STORAGE_SRID, Layer
 from shequ.layers.store import Store
 
@@ -30,7 +31,7 @@ FORMATS = {".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg", ".zip": "
 ATTRIBUTION = "© OpenStreetMap contributors (ODbL) where the data came from OpenStreetMap"
 
 
-class ExportError(ValueError):
+class ExportError(InvalidInput):
     """An export that cannot be made as asked (format, CRS)."""
 
 
@@ -77,7 +78,8 @@ def _round(obj: dict) -> dict:
     return {"type": obj["type"], "coordinates": r(obj["coordinates"])}
 
 
-def _target_crs(crs: str | None) -> str:
+def target_crs(crs: str | None) -> str:
+    """The export CRS named by ``crs`` (EPSG:4326 by default; WGS84/CGCS2000 aliases accepted)."""
     key = (crs or "EPSG:4326").upper()
     if key in ("WGS84", "CRS84", "OGC:CRS84", "4326"):
         key = "EPSG:4326"
@@ -100,7 +102,7 @@ def export_frame(gdf: gpd.GeoDataFrame, layer: str, path: str | Path, *, fmt: st
     fmt = fmt or FORMATS.get(path.suffix.lower())
     if fmt not in set(FORMATS.values()):
         raise ExportError(f"{path.name}: unknown export format; use .geojson, .gpkg, .zip (Shapefile) or .csv")
-    target = _target_crs(crs)
+    target = target_crs(crs)
     if fmt == "geojson":
         doc = geojson_dict(gdf if target == "EPSG:4326" else gdf.to_crs(target), spec)
         if target != "EPSG:4326":
@@ -117,6 +119,30 @@ def export_frame(gdf: gpd.GeoDataFrame, layer: str, path: str | Path, *, fmt: st
         _write_shapefile_zip(flat, spec, path)
     else:
         _write_csv(flat, spec, path)
+    return path
+
+
+def analysis_geojson(gdf: gpd.GeoDataFrame) -> dict:
+    """RFC 7946 GeoJSON of an analysis frame (free columns, unlike a layer's; infinities become null,
+    exteriors counter-clockwise)."""
+    frame = gdf.to_crs(4326).copy()
+    for c in frame.columns:
+        if c != frame.geometry.name and frame[c].dtype.kind == "f":
+            frame[c] = frame[c].where(np.isfinite(frame[c]), None).astype(object)
+    geoms = shapely.orient_polygons(np.asarray(frame.geometry.values), exterior_cw=False)
+    props = frame.drop(columns=frame.geometry.name).astype(object)
+    props = props.where(props.notna(), None).to_dict("records")
+    feats = []
+    for p, g in zip(props, geoms, strict=True):
+        p = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in p.items()}
+        feats.append({"type": "Feature", "properties": p, "geometry": json.loads(shapely.to_geojson(g))})
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def write_analysis_geojson(gdf: gpd.GeoDataFrame, path: str | Path) -> Path:
+    path = Path(path)
+    path.write_text(json.dumps(analysis_geojson(gdf), ensure_ascii=False, separators=(",", ":"), default=str),
+                    encoding="utf-8")
     return path
 
 

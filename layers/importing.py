@@ -20,6 +20,7 @@ import shapely
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
+from shequ.errors import InvalidInput
 from shequ.layers import chinacrs
 from shequ.layers.problems import LayerValidationError, Problem
 from shequ.layers.schema import Layer, get_layer
@@ -33,7 +34,7 @@ FORMATS = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG", ".shp": "
            ".zip": "ESRI Shapefile", ".csv": "CSV"}
 
 
-class InputError(ValueError):
+class InputError(InvalidInput):
     """A file that cannot be read at all (as opposed to features that fail validation)."""
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shequ.errors import InvalidFeature
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -43,12 +45,14 @@ def problem_at(attrs: dict, feature: int | None, field: str | None, reason: str)
     return Problem(attrs.get("source", "<data>"), feature, field, reason, line)
 
 
-class LayerValidationError(ValueError):
+class LayerValidationError(InvalidFeature):
     """Input that cannot be written; carries every problem found, not only the first."""
+
+    problems: list[Problem]
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
-        super().__init__(self.summary())
+        super().__init__(self.summary(), problems=problems)
 
     def summary(self, limit: int = 20) -> str:
         head = f"{len(self.problems)} problem{'s' if len(self.problems) != 1 else ''}; nothing was written"

@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+from shequ.errors import InvalidInput
 from shequ.layers import catalog
 
 RuleKind = Literal["range", "number", "bool", "types", "facilities", "formula", "funding", "targets", "file"]
@@ -49,7 +50,7 @@ STATUSES = ("verified", "secondary", "unverified", "local", "derived", "assumpti
 RULE_FIELDS = ("value", "unit", "applies_to", "source", "clause", "status")
 
 
-class ProfileError(ValueError):
+class ProfileError(InvalidInput):
     """A profile file that cannot be used, with the file, rule and reason."""
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from shequ.errors import UnknownName
+
 FieldType = Literal["str", "int", "float", "bool", "enum"]
 
 #: Geometry types a layer may declare; "Polygon" layers also accept nothing else, and
@@ -53,6 +55,21 @@ class Field:
 
 
 @dataclass(frozen=True)
+class EditRules:
+    """Who may edit a layer's features and what every edit is checked against: the layer's own rules,
+    read by the application's edit use case (never written into a route)."""
+
+    #: roles that may create, change and delete features
+    roles: tuple[str, ...] = ("admin",)
+    #: the field naming the area a feature belongs to: a grid manager edits only in their areas, and
+    #: edits in one area lock each other (grids: their community)
+    area_field: str | None = None
+    #: "tiles_parent": inside the feature its ``area_field`` names, no overlap with the other features
+    #: of that area; land of the area left uncovered is reported (a warning, not a refusal)
+    topology: Literal["tiles_parent"] | None = None
+
+
+@dataclass(frozen=True)
 class Layer:
     """A layer kind: its key field, geometry and attributes."""
 
@@ -63,6 +80,7 @@ class Layer:
     key: str
     geometry: tuple[GeometryType, ...]
     fields: tuple[Field, ...] = field(default_factory=tuple)
+    edit: EditRules = field(default_factory=EditRules)
 
     @property
     def field_names(self) -> list[str]:
@@ -134,6 +152,7 @@ GRIDS = Layer(
         Field("population", "int", "Resident population", "常住人口", unit="persons", **_COUNT),
         _boundary_field("grid"),
     ),
+    edit=EditRules(roles=("admin", "grid_manager"), area_field="community_code", topology="tiles_parent"),
 )
 
 FACILITIES = Layer(
@@ -232,7 +251,7 @@ def get_layer(name: str) -> Layer:
     for layer in LAYERS.values():
         if key in (layer.name, layer.en.lower(), layer.zh) or key.rstrip("s") == layer.name.rstrip("s"):
             return layer
-    raise KeyError(f"unknown layer {name!r}; layers are: " + ", ".join(f"{n} ({v.zh})" for n, v in LAYERS.items()))
+    raise UnknownName(f"unknown layer {name!r}; layers are: " + ", ".join(f"{n} ({v.zh})" for n, v in LAYERS.items()))
 
 
 def markdown() -> str:
@@ -243,8 +262,15 @@ def markdown() -> str:
            "extra attributes and exported again.", ""]
     for layer in LAYERS.values():
         geom = " or ".join(layer.geometry)
+        rules = layer.edit
+        edited = f"Edited by: {', '.join(rules.roles)}" + (
+            f" (a grid manager only where `{rules.area_field}` is one of their areas)"
+            if rules.area_field and "grid_manager" in rules.roles else "") + "."
+        if rules.topology == "tiles_parent":
+            edited += (f" Every edit keeps the feature inside the `{rules.area_field}` it names and clear of the "
+                       "other features there; land left uncovered is reported.")
         out += [f"## `{layer.name}` — {layer.en} ({layer.zh})", "", layer.description, "",
-                f"Geometry: **{geom}**. Key: `{layer.key}` (unique).", "",
+                f"Geometry: **{geom}**. Key: `{layer.key}` (unique). {edited}", "",
                 "| field | type | unit | required | meaning | 含义 |", "|---|---|---|---|---|---|"]
         for f in layer.fields:
             notes = []

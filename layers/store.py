@@ -11,6 +11,7 @@ import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -41,7 +42,7 @@ from sqlalchemy import (
     text,
 )
 
-from shequ.layers.history import history_table
+from shequ.layers.history import HISTORY, history_table
 from shequ.layers.problems import LayerValidationError, Problem, problem_at
 from shequ.layers.results import result_tables
 from shequ.layers.schema import LAYERS, STORAGE_SRID, WRITE_ORDER, Layer
@@ -109,6 +110,13 @@ def make_engine(url: str | None = None) -> Engine:
     raise ValueError(f"unsupported database URL {url!r}: use sqlite:///path.db or postgresql+psycopg://…")
 
 
+def safe_url(url: str) -> str:
+    """The URL without its password, for printing and logs."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
 class Prefix(str):
     """A ``where`` value matching every text that starts with it (a street's 9-digit code finds its
     communities' 12-digit ones)."""
@@ -140,6 +148,14 @@ class Store:
         self.engine = make_engine(self.url)
         if create:
             self.create_all()
+
+    @property
+    def file(self) -> Path | None:
+        """The SpatiaLite file, or None for PostGIS."""
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.url)
+        return Path(url.database) if url.get_backend_name() == "sqlite" and url.database else None
 
     @property
     def backend(self) -> str:
@@ -206,6 +222,21 @@ class Store:
         with self.engine.connect() as conn:
             row = conn.execute(stmt).one()
         return None if row[0] is None else [float(v) for v in row]
+
+    def data_version(self) -> tuple:
+        """Changes whenever the data does: per layer the row count and highest fid (an import that
+        replaces rows gets new fids), and the edit history's size and last id (an edit in place).
+        Caches of analyses are keyed by it."""
+        with self.engine.connect() as conn:
+            layers = tuple(tuple(conn.execute(select(func.count(), func.max(TABLES[name].c.fid))).one())
+                           for name in LAYERS)
+            history = tuple(conn.execute(select(func.count(), func.max(HISTORY.c.id))).one())
+        return (*layers, history)
+
+    def transaction(self):
+        """A connection in one transaction (``with store.transaction() as conn``): committed at the end of
+        the block, rolled back if it raises. The application's writes of several steps run in one."""
+        return self.engine.begin()
 
     def keys(self, layer: str, conn: Connection | None = None) -> set[str]:
         table = TABLES[layer]

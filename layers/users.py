@@ -18,6 +18,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, Text, delete, insert, select, update
 
+from shequ.errors import AlreadyExists, InvalidInput, NotFound
+
 ROLES = ("planner", "grid_manager", "bureau", "admin")
 TOKEN_HOURS = 8
 _HASHER = PasswordHasher()
@@ -60,7 +62,7 @@ class User:
         return any(str(code).startswith(area) for area in self.areas)
 
 
-class UserError(ValueError):
+class UserError(InvalidInput):
     """A bad user name, role, area or password."""
 
 
@@ -83,7 +85,7 @@ def add_user(engine: Engine, name: str, password: str, role: str, areas: list[st
         raise UserError("a grid manager needs the communities or streets they look after (--area CODE)")
     with engine.begin() as conn:
         if conn.execute(select(USERS.c.name).where(USERS.c.name == name)).first():
-            raise UserError(f"user {name!r} exists already")
+            raise AlreadyExists(f"user {name!r} exists already")
         conn.execute(insert(USERS).values(name=name, password_hash=_HASHER.hash(password), role=role,
                                           areas=json.dumps(areas), created_at=_now()))
     return User(name, role, tuple(areas))
@@ -95,14 +97,14 @@ def set_password(engine: Engine, name: str, password: str) -> None:
     with engine.begin() as conn:
         if not conn.execute(update(USERS).where(USERS.c.name == name)
                             .values(password_hash=_HASHER.hash(password))).rowcount:
-            raise UserError(f"no user {name!r}")
+            raise NotFound(f"no user {name!r}")
         conn.execute(delete(TOKENS).where(TOKENS.c.user_name == name))
 
 
 def remove_user(engine: Engine, name: str) -> None:
     with engine.begin() as conn:
         if not conn.execute(delete(USERS).where(USERS.c.name == name)).rowcount:
-            raise UserError(f"no user {name!r}")
+            raise NotFound(f"no user {name!r}")
         conn.execute(delete(TOKENS).where(TOKENS.c.user_name == name))
 
 

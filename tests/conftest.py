@@ -90,11 +90,18 @@ def postgres_url() -> Iterator[str]:
         shutil.rmtree(datadir, ignore_errors=True)
 
 
-@pytest.fixture(params=["spatialite", "postgis"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database URL on each backend."""
-    if request.param == "spatialite":
-        yield f"sqlite:///{tmp_path / 'shequ.db'}"
+BACKENDS = [pytest.param("spatialite"), pytest.param("postgis", marks=pytest.mark.postgis)]
+
+
+@contextlib.contextmanager
+def _fresh(backend: str, request: pytest.FixtureRequest, tmp_path: Path, template: str = "") -> Iterator[str]:
+    """A database of its own for one test: empty, or a copy of a template (a file, or a PostGIS
+    template database), so tests that read the same data do not each import it."""
+    if backend == "spatialite":
+        path = tmp_path / "shequ.db"
+        if template:
+            shutil.copyfile(template, path)
+        yield f"sqlite:///{path}"
         return
     server = request.getfixturevalue("postgres_url")
     import psycopg
@@ -102,10 +109,70 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     name = f"t_{uuid.uuid4().hex[:12]}"
     conninfo = _conninfo(server)
     with psycopg.connect(conninfo, autocommit=True) as c:
-        c.execute(f"CREATE DATABASE {name} TEMPLATE shequ_template")
+        c.execute(f"CREATE DATABASE {name} TEMPLATE {template or 'shequ_template'}")
     yield f"{server}/{name}"
     with psycopg.connect(conninfo, autocommit=True) as c:
         c.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database URL on each backend."""
+    with _fresh(request.param, request, tmp_path) as url:
+        yield url
+
+
+class ChengduTemplates:
+    """The Chengdu extract imported once per backend (``shequ import-osm``), copied for every test that
+    needs it: the import takes seconds, a copy milliseconds."""
+
+    def __init__(self, pbf: Path, folder: Path) -> None:
+        self.pbf, self.folder = pbf, folder
+        self.made: dict[str, str] = {}
+        self.counts: dict[str, int] = {}
+        self.notes: list[str] = []
+
+    def template(self, backend: str, request: pytest.FixtureRequest) -> str:
+        if backend not in self.made:
+            from shequ.layers.osm import import_osm
+
+            if backend == "spatialite":
+                name = str(self.folder / "chengdu.db")
+                url = f"sqlite:///{name}"
+            else:
+                import psycopg
+
+                server = request.getfixturevalue("postgres_url")
+                with psycopg.connect(_conninfo(server), autocommit=True) as c:
+                    c.execute("CREATE DATABASE chengdu_template TEMPLATE shequ_template")
+                name, url = "chengdu_template", f"{server}/chengdu_template"
+            store = Store(url)
+            self.counts, self.notes = import_osm(store, self.pbf, show_progress=False)
+            store.dispose()  # no connection may stay open on a template
+            self.made[backend] = name
+        return self.made[backend]
+
+
+@pytest.fixture(scope="session")
+def chengdu_templates(tmp_path_factory: pytest.TempPathFactory) -> ChengduTemplates:
+    return ChengduTemplates(CHENGDU / "chengdu_central_osm2018.osm.pbf", tmp_path_factory.mktemp("chengdu"))
+
+
+@pytest.fixture(params=BACKENDS)
+def chengdu_url(request: pytest.FixtureRequest, tmp_path: Path, chengdu_templates: ChengduTemplates) -> Iterator[str]:
+    """A database of its own holding the Chengdu extract's streets, facilities and residences (as
+    ``shequ import-osm`` writes them), on each backend."""
+    template = chengdu_templates.template(request.param, request)
+    with _fresh(request.param, request, tmp_path, template) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def chengdu_osm():
+    """The Chengdu extract read once (``read_osm``): streets, facilities, residences, not validated."""
+    from shequ.layers.osm import read_osm
+
+    return read_osm(CHENGDU / "chengdu_central_osm2018.osm.pbf")
 
 
 def _conninfo(server_url: str) -> str:
@@ -193,6 +260,19 @@ def live_server(app) -> Iterator[str]:
         thread.join(10)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Markers by what a test uses: ``browser`` (Chromium), ``gdal`` (GDAL's command-line tools);
+    ``postgis`` comes with the PostGIS variant of the backend fixtures."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if names & {"page", "browser"}:
+            item.add_marker(pytest.mark.browser)
+        if "gdal" in names:
+            item.add_marker(pytest.mark.gdal)
+        if "postgres_url" in names:
+            item.add_marker(pytest.mark.postgis)
+
+
 @pytest.fixture(autouse=True)
 def _quick_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Argon2id as in production, with the smallest work factors: the production ones (≈0.2 s per
@@ -208,12 +288,30 @@ def _quick_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 def demo_db(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The Chengdu demo (OSM layers, drafted communities and grids, a coverage run, demo accounts) in a
     SpatiaLite file, built once per run (≈25 s) for the page tests. Tests that write copy it first."""
-    from shequ.api.demo import build_demo
-
     folder = tmp_path_factory.mktemp("demo")
     url = f"sqlite:///{folder / 'shequ.db'}"
-    build_demo(url, out=folder / "out").dispose()
+    build_demo(url, out=folder / "out").close()
     return url
+
+
+def build_demo(url: str, out: Path | None = None):
+    """The demo built into ``url`` through its use case; the workspace (close it when done)."""
+    from shequ.settings import Settings
+    from shequ.usecases.demo import build
+    from shequ.usecases.workspace import Workspace
+
+    return build(Workspace.open(url, Settings(database_url=url)), out=out, say=lambda _msg: None)
+
+
+@pytest.fixture
+def shot(tmp_path: Path):
+    """Where a page test saves a picture (a function of the file name): ``docs/screenshots/`` when
+    ``SHEQU_SCREENSHOTS=1`` (``make screenshots``), else the test's own folder, so a test run never
+    changes tracked files."""
+    def where(name: str) -> str:
+        folder = ROOT / "docs" / "screenshots" if os.environ.get("SHEQU_SCREENSHOTS") else tmp_path
+        return str(folder / name)
+    return where
 
 
 @pytest.fixture

@@ -12,11 +12,10 @@ import pandas as pd
 import pytest
 import shapely
 
-from shequ.api.cli import main
+from shequ.cli import main
 from shequ.gis.audit import generate_life_circles, load_requirements
 from shequ.gis.network import WalkNetwork
 from shequ.layers import results
-from shequ.layers.osm import import_osm
 from shequ.layers.schema import LAYERS
 from shequ.layers.store import Store
 from shequ.layers.validate import validate
@@ -26,9 +25,8 @@ TYPES = ["kindergarten", "primary_school", "market"]
 
 
 @pytest.fixture
-def chengdu_store(db_url: str, chengdu_pbf: Path) -> Store:
-    store = Store(db_url)
-    import_osm(store, chengdu_pbf, show_progress=False)
+def chengdu_store(chengdu_url: str) -> Store:
+    store = Store(chengdu_url)
     yield store
     store.dispose()
 
@@ -138,7 +136,7 @@ def test_generated_life_circle_is_a_walking_area(chengdu_store: Store) -> None:
     assert json.loads(circle.to_json())["features"][0]["properties"]["level"] == "10min"
 
 
-def test_coverage_map_renders_offline_in_chromium(chengdu_store: Store, tmp_path: Path, page) -> None:
+def test_coverage_map_renders_offline_in_chromium(shot, chengdu_store: Store, tmp_path: Path, page) -> None:
     if not chengdu_store.url.startswith("sqlite"):
         pytest.skip("the map does not depend on the backend")
     out = tmp_path / "cov"
@@ -157,6 +155,4 @@ def test_coverage_map_renders_offline_in_chromium(chengdu_store: Store, tmp_path
     page.wait_for_timeout(300)  # let the canvas redraw after fitBounds before the screenshot
     assert page.console_errors == []
     assert page.external_requests == []
-    docs = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
-    docs.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(docs / "coverage_map.png"))
+    page.screenshot(path=shot("coverage_map.png"))

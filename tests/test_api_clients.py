@@ -372,6 +372,7 @@ ADMIN_READS = [*PUBLIC_READS, "GET /users/me", "GET /users", "GET /analyses/scor
                "GET /exports/{collectionId}"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("reader", ["anonymous", "admin"])
 def test_fuzzing_every_operation_finds_no_server_error_and_no_schema_violation(tmp_path: Path, reader: str) -> None:
     """schemathesis over the whole OpenAPI document, on SpatiaLite with the sample layers: no 5xx, only

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from shequ.api.cli import main
+from shequ.cli import main
 from shequ.layers.store import Store
 
 import samples

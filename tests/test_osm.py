@@ -19,9 +19,11 @@ REFERENCE = Path(__file__).resolve().parent / "reference" / "chengdu_central.gpk
 
 
 @pytest.fixture
-def chengdu(store: Store, chengdu_pbf: Path) -> tuple[Store, dict[str, int], list[str]]:
-    counts, notes = import_osm(store, chengdu_pbf, show_progress=False)
-    return store, counts, notes
+def chengdu(chengdu_url: str, chengdu_templates) -> tuple[Store, dict[str, int], list[str]]:
+    """The extract as ``import_osm`` wrote it (imported once per backend, copied), and what it reported."""
+    store = Store(chengdu_url)
+    yield store, chengdu_templates.counts, chengdu_templates.notes
+    store.dispose()
 
 
 def test_counts_per_layer(chengdu: tuple) -> None:

@@ -8,7 +8,6 @@ import base64
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import geopandas as gpd
 import httpx
@@ -21,10 +20,10 @@ from shequ.api.app import create_app
 from shequ.gis.coverage import Coverage
 from shequ.layers.chinacrs import wgs84_to_gcj02
 from shequ.layers.store import Store
+from shequ.settings import Settings
 from shequ.web.coverage_map import COVERED
 from shequ.web.coverage_page import RATE_CLASSES
 
-SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 FIRST = "kindergarten"  # the first default type on the demo (kindergarten, primary school, market)
 #: a 1×1 transparent PNG, answered for every tile of the test basemap
 PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=")
@@ -66,8 +65,9 @@ LAYERS_JS = """() => {
 
 @pytest.fixture(scope="module")
 def server(demo_db: str) -> Iterator[str]:
-    """One app for the module: its page cache is shared, as it is between a planner's requests."""
-    with live_server(create_app(demo_db)) as base:
+    """One app for the module: its page cache is shared, as it is between a planner's requests. Analyses
+    are public here (``SHEQU_ANALYSES_ACCESS=public``, an intranet); the access matrix tests the login."""
+    with live_server(create_app(demo_db, Settings(database_url=demo_db, analyses_access="public"))) as base:
         yield base
 
 
@@ -76,8 +76,10 @@ def direct(demo_db: str) -> dict:
     """The numbers straight from ``shequ.gis``, to hold the page to."""
     store = Store(demo_db)
     facilities = store.read("facilities")
-    result = Coverage.from_geodataframes(store.read("streets"), store.read("residences"), facilities,
-                                         types=[FIRST]).solve()
+    residences = store.read("residences")
+    gates = [e.get("gates") for e in residences["extra"]]  # each compound's own gates, as the app uses them
+    result = Coverage.from_geodataframes(store.read("streets"), residences, facilities, types=[FIRST],
+                                         gates=gates).solve()
     part = result.long[result.long["type"] == FIRST]
     store.dispose()
     return {"residences": len(part), "covered": int(part["covered"].sum()),
@@ -97,7 +99,7 @@ def _first_paint(page) -> float:
     return page.evaluate("() => (performance.getEntriesByName('first-contentful-paint')[0] || {}).startTime || -1")
 
 
-def test_coverage_map_shows_every_layer_offline(server: str, direct: dict, page) -> None:
+def test_coverage_map_shows_every_layer_offline(shot, server: str, direct: dict, page) -> None:
     started = time.perf_counter()
     drawn = _open(page, f"{server}/maps/coverage")
     cold = time.perf_counter() - started
@@ -145,8 +147,7 @@ def test_coverage_map_shows_every_layer_offline(server: str, direct: dict, page)
     assert 0 < warm_paint < 2000
     assert size < 2_000_000
     page.wait_for_timeout(300)  # let the canvas settle before the picture
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "coverage-map.png"))
+    page.screenshot(path=shot("coverage-map.png"))
     assert page.console_errors == []
     assert page.external_requests == []
 
@@ -241,7 +242,7 @@ def test_bad_report_and_area_requests(server: str) -> None:
     assert r.status_code == 404 and "999999999999" in r.text
 
 
-def test_scorecard_overview_and_a_community(server: str, page, demo_db: str) -> None:
+def test_scorecard_overview_and_a_community(shot, server: str, page, demo_db: str) -> None:
     page.goto(f"{server}/reports/scorecard?profile=zhuji")
     assert page.is_visible("header.sq-nav a.active >> text=评分卡")
     assert page.locator("main svg").count() >= 2  # charts and district maps
@@ -262,8 +263,7 @@ def test_scorecard_overview_and_a_community(server: str, page, demo_db: str) -> 
     assert "verified" in page.inner_html("tr[data-rule=community_households]")  # its source's status
     assert page.locator("main svg path").count() >= 2  # the community and its grids
     assert page.is_visible("text=在覆盖地图上查看")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "scorecard-page.png"), full_page=False)
+    page.screenshot(path=shot("scorecard-page.png"), full_page=False)
     assert page.console_errors == [] and page.external_requests == []
 
 
@@ -276,13 +276,16 @@ def test_life_circles_and_a_fresh_page_after_an_edit(demo_copy: str) -> None:
     from shequ.layers.schema import LAYERS
     from shequ.layers.validate import validate
 
-    client = TestClient(create_app(demo_copy))
-    before = client.get("/maps/coverage?types=kindergarten")
+    app = create_app(demo_copy)
+    client = TestClient(app)
+    assert client.get("/maps/coverage?types=kindergarten").status_code == 401  # analyses need a login
+    assert client.post("/login", data={"username": "planner", "password": "shequ-demo"}).status_code == 200
+    before = client.get("/maps/coverage?types=kindergarten")  # the login cookie carries the planner
     assert before.status_code == 200 and json.dumps("生活圈 Life circles")[1:-1] not in before.text
     assert "数据中没有生活圈" in before.text
-    started = time.perf_counter()
+    hits = app.state.page_cache.hits
     assert client.get("/maps/coverage?types=kindergarten").text == before.text
-    assert time.perf_counter() - started < 0.5  # from the cache
+    assert app.state.page_cache.hits == hits + 1  # from the cache (counted, not timed)
 
     store = Store(demo_copy)
     centre = gpd.GeoDataFrame({"code": ["LC5-test"], "name": ["测试5分钟"]},

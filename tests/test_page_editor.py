@@ -14,11 +14,9 @@ import shapely
 from conftest import live_server
 
 from shequ.api.app import create_app
-from shequ.api.demo import DEMO_PASSWORD
 from shequ.layers import edits
 from shequ.layers.store import Store
-
-SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+from shequ.usecases.demo import DEMO_PASSWORD
 
 
 @pytest.fixture
@@ -130,7 +128,7 @@ def grids_with_neighbours(store: Store, community: str) -> tuple[str, str]:
     raise AssertionError("no two neighbouring grids")
 
 
-def test_a_grid_manager_edits_a_boundary_and_it_is_saved_with_its_history(page, served) -> None:
+def test_a_grid_manager_edits_a_boundary_and_it_is_saved_with_its_history(shot, page, served) -> None:
     base, store = served
     code, _ = grids_with_neighbours(store, manager_community(store))
     before = edits.get(store, "grids", code)
@@ -149,7 +147,7 @@ def test_a_grid_manager_edits_a_boundary_and_it_is_saved_with_its_history(page, 
     assert after.geometry.symmetric_difference(before.geometry).area > 0
     last = edits.history(store, "grids", code)[-1]
     assert (last["action"], last["user"], last["version"]) == ("update", "wangge", after.version)
-    page.screenshot(path=str(SHOTS / "grid-editor.png"))
+    page.screenshot(path=shot("grid-editor.png"))
 
     # the history panel lists both versions; restoring the first is a new, recorded write
     page.click("#history")
@@ -164,7 +162,7 @@ def test_a_grid_manager_edits_a_boundary_and_it_is_saved_with_its_history(page, 
     assert page.console_errors == [] and page.external_requests == []
 
 
-def test_a_stale_edit_shows_who_changed_the_grid_and_saves_nothing(page, served) -> None:
+def test_a_stale_edit_shows_who_changed_the_grid_and_saves_nothing(shot, page, served) -> None:
     base, store = served
     code, _ = grids_with_neighbours(store, manager_community(store))
     open_editor(page, base)
@@ -186,14 +184,14 @@ def test_a_stale_edit_shows_who_changed_the_grid_and_saves_nothing(page, served)
     now = edits.get(store, "grids", code)
     assert now.version == 2 and int(now.frame["households"].iloc[0]) == 321  # the other edit stands, alone
     assert [h["user"] for h in edits.history(store, "grids", code)] == ["import", "admin"]
-    page.screenshot(path=str(SHOTS / "grid-editor-conflict.png"))
+    page.screenshot(path=shot("grid-editor-conflict.png"))
     page.click("#reload")
     page.wait_for_function("document.getElementById('msg').dataset.kind === 'ok'")
     assert page.evaluate("shequEditor.state.grids[shequEditor.state.selected].feature.properties.version") == 2
     assert unexpected_errors(page, 412) == []
 
 
-def test_an_overlapping_edit_is_drawn_and_not_saved(page, served) -> None:
+def test_an_overlapping_edit_is_drawn_and_not_saved(shot, page, served) -> None:
     base, store = served
     code, neighbour = grids_with_neighbours(store, manager_community(store))
     before = edits.get(store, "grids", code)
@@ -210,7 +208,7 @@ def test_an_overlapping_edit_is_drawn_and_not_saved(page, served) -> None:
     assert page.locator("path.sq-problem").count() >= 1
     assert edits.get(store, "grids", code).version == before.version
     assert len(edits.history(store, "grids", code)) == 1  # the import only: nothing was written
-    page.screenshot(path=str(SHOTS / "grid-editor-overlap.png"))
+    page.screenshot(path=shot("grid-editor-overlap.png"))
     assert unexpected_errors(page, 422) == []
 
 
@@ -228,7 +226,7 @@ def test_a_manager_cannot_open_another_communitys_grids(page, served) -> None:
     assert "is not yours" in page.inner_text("#msg")
 
 
-def test_a_bureau_downloads_a_communitys_grids_in_cgcs2000(page, served, tmp_path: Path) -> None:
+def test_a_bureau_downloads_a_communitys_grids_in_cgcs2000(shot, page, served, tmp_path: Path) -> None:
     base, store = served
     community = manager_community(store)
     page.goto(f"{base}/exports")
@@ -249,7 +247,7 @@ def test_a_bureau_downloads_a_communitys_grids_in_cgcs2000(page, served, tmp_pat
     expected = store.read("grids", where={"community_code": community})
     assert sorted(got["code"]) == sorted(expected["code"])
     page.wait_for_function("document.getElementById('msg').className.includes('ok')")
-    page.screenshot(path=str(SHOTS / "exports.png"))
+    page.screenshot(path=shot("exports.png"))
     assert page.console_errors == [] and page.external_requests == []
 
 

@@ -10,7 +10,7 @@ import pytest
 import shapely
 from shapely.geometry import Point, box
 
-from shequ.api.cli import main
+from shequ.cli import main
 from shequ.gis.scorecard import scorecard
 from shequ.layers.profiles import load_profile, shipped
 from shequ.layers.store import Store
@@ -91,6 +91,16 @@ def test_targets_sit_beside_the_measured_share() -> None:
     assert (rules["status"] != "").all()
 
 
+def test_national_scores_community_size_against_the_law() -> None:
+    # 城市居民委员会组织法 第六条: generally 100–700 households; all three (1 200, 2 600, 3 400) are above
+    card = scorecard(_communities(), _facilities(), load_profile("national"))
+    c = card.communities.set_index("code")
+    assert list(c["size_check"]) == ["above"] * 3 and c.loc["510104001001", "size_off_by"] == 500
+    size = card.rules.set_index("rule").loc["community_households"]
+    assert size["meeting"] == 0 and size["status"] == "secondary" and not size["inherited"]
+    assert "第六条" in size["source"]
+
+
 def test_urban_and_town_amounts_apply_to_their_communities() -> None:
     card = scorecard(_communities(), _facilities(), load_profile("xingtai"))
     c = card.communities.set_index("code")
@@ -100,11 +110,11 @@ def test_urban_and_town_amounts_apply_to_their_communities() -> None:
 
 
 @pytest.fixture(scope="module")
-def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
-    from shequ.api.demo import build_demo
-
-    folder = tmp_path_factory.mktemp("demo")
-    return build_demo(f"sqlite:///{folder / 'shequ.db'}", out=folder / "out")
+def demo_store(demo_db: str) -> Store:
+    """The session's demo (read only here)."""
+    store = Store(demo_db)
+    yield store
+    store.dispose()
 
 
 @pytest.mark.parametrize("profile", shipped())
@@ -125,10 +135,12 @@ def test_every_profile_renders_a_scorecard(demo_store: Store, profile: str, tmp_
     assert len(sheets["profile 配置"]) == len(load_profile(profile).rules)
 
 
-def test_the_scorecard_page_works_offline_in_chromium(demo_store: Store, tmp_path: Path, page) -> None:
-    from shequ.api.report import community_report
+def test_the_scorecard_page_works_offline_in_chromium(shot, demo_store: Store, tmp_path: Path, page) -> None:
+    from shequ.usecases.access import LOCAL
+    from shequ.usecases.scorecards import write_report
+    from shequ.usecases.workspace import Workspace
 
-    run = community_report(demo_store, tmp_path, "xingtai")
+    run = write_report(Workspace(demo_store), "xingtai", tmp_path, user=LOCAL)
     page.goto(run.files[0].as_uri())
     assert page.is_visible("text=社区体检报告") and not page.is_visible("text=Community scorecard")
     assert page.locator(".maps svg path").count() == demo_store.count("communities")
@@ -136,6 +148,5 @@ def test_the_scorecard_page_works_offline_in_chromium(demo_store: Store, tmp_pat
     assert page.is_visible("text=Community scorecard") and page.is_visible("text=Every community")
     assert page.console_errors == [] and page.external_requests == []
     page.click("#lang")
-    docs = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
     page.set_viewport_size({"width": 1280, "height": 1000})
-    page.screenshot(path=str(docs / "scorecard.png"))
+    page.screenshot(path=shot("scorecard.png"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import folium
 import geopandas as gpd
@@ -13,9 +14,11 @@ import numpy as np
 import pandas as pd
 from branca.element import MacroElement
 
-from shequ.gis.coverage import CoverageResult
 from shequ.layers import catalog
 from shequ.web.offline import ATTRIBUTION, OfflineMap
+
+if TYPE_CHECKING:  # the result's type only: web draws, it does not compute
+    from shequ.gis.coverage import CoverageResult
 
 COVERED, UNCOVERED, GAP = "#1a9850", "#d73027", "#d73027"
 PALETTE = ["#1f78b4", "#6a3d9a", "#ff7f00", "#b15928", "#e31a1c", "#33a02c", "#a6cee3", "#fb9a99", "#cab2d6"]

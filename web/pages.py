@@ -6,6 +6,7 @@ a click), the login box, and the app's own stylesheet and script. Nothing comes 
 from __future__ import annotations
 
 import html
+import json
 
 import folium
 
@@ -84,3 +85,17 @@ def home_page(counts: dict[str, int]) -> str:
             f'<p class="muted">{data} · <a href="/?f=json">JSON</a> · <a href="/collections">collections</a> · '
             f"{html.escape(ATTRIBUTION)}</p></main>")
     return page("shequ 社区", body)
+
+
+def error_page(status: int, zh: str, en: str, *, active: str = "", back: str = "/", login: bool = False) -> str:
+    """A plain page that says what was wrong and how to fix it; ``login``: a login box opens, and the
+    page reloads once the user has logged in."""
+    heading = {401: t("请先登录", "Please log in"), 403: t("没有权限", "Not allowed"), 404: t("未找到", "Not found"),
+               409: t("暂无数据", "No data yet")}.get(status, t("请求有误", "Bad request"))
+    script = ("<script>document.addEventListener('DOMContentLoaded',function(){shequ.askLogin("
+              + json.dumps(html.escape(zh + " / " + en)) + ").then(function(){location.reload();});});</script>"
+              if login else "")
+    body = (f'<main class="sq-page"><h1>{heading}</h1>'
+            f'<div class="msg bad" id="sq-error">{t(zh, en)}</div>'
+            f'<p><a class="sq" href="{html.escape(back)}">{t("返回", "Back")}</a></p></main>')
+    return page("shequ — " + en, body, active=active, scripts=script)

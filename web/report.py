@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable
 from datetime import date
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -17,8 +18,10 @@ import pandas as pd
 import shapely
 
 from shequ import __version__
-from shequ.gis.scorecard import Scorecard
 from shequ.layers import catalog
+
+if TYPE_CHECKING:  # the scorecard's type only; web draws, it does not compute
+    from shequ.gis.scorecard import Scorecard
 
 STATUS_COLOURS = {"verified": "#1a7f37", "secondary": "#b7791f", "unverified": "#c53030", "local": "#2b6cb0",
                   "derived": "#4a5568", "assumption": "#718096"}
@@ -284,23 +287,9 @@ def _maps(card: Scorecard, communities: gpd.GeoDataFrame) -> str:
     return legend + f"<div class='maps'>{''.join(figures)}</div>"
 
 
-def scorecard_notes(card: Scorecard, residences: gpd.GeoDataFrame) -> list[str]:
-    """The caveats a scorecard must show: households that are estimates, service centres missing
-    from the data (so every community shows its whole requirement as shortfall)."""
-    notes = []
-    if len(residences) and residences["estimated"].fillna(False).astype(bool).any():
-        notes.append("户数与人口为按 data/osm_import.json 规则的估算值，不是普查数。 Households and population are "
-                     "estimates by the rule in data/osm_import.json, not census counts.")
-    if "centre_check" in card.communities and card.communities["centre_check"].eq("no centre in the data").all():
-        notes.append("数据中没有社区综合服务设施（或其面积），所有社区都显示为缺口。 The data holds no community "
-                     "service centre (or no floor area for one): every community shows the full requirement as "
-                     "its shortfall. Import the centres with floor_area_m2 to measure them.")
-    return notes
-
-
-def scorecard_html(card: Scorecard, profile, communities: gpd.GeoDataFrame, *,
+def scorecard_body(card: Scorecard, profile, communities: gpd.GeoDataFrame, *,
                    notes: Iterable[str] = (), attribution: str = "") -> str:
-    """The whole report page."""
+    """The report's content (inside ``<main>``): shared by the written report and the scorecard page."""
     c = card.communities
     banners = []
     if (c["boundary"] == "draft").any():
@@ -322,11 +311,7 @@ def scorecard_html(card: Scorecard, profile, communities: gpd.GeoDataFrame, *,
                                 title=f"社区户数 Households per community (band: {size.value[0]:,}–{size.value[1]:,})",
                                 unit=""))
     today = date.today().isoformat()
-    return f"""<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>社区体检 Community scorecard — {html.escape(profile.name)}</title><style>{CSS}</style></head>
-<body><main><button id="lang" type="button">中文 / English</button>
-<h1>{_t('社区体检报告', 'Community scorecard')}: {html.escape(profile.title_zh)}</h1>
+    return f"""<h1>{_t('社区体检报告', 'Community scorecard')}: {html.escape(profile.title_zh)}</h1>
 <div class="sub">{html.escape(profile.title_en)} · {_t('配置', 'profile')} <code>{html.escape(profile.name)}</code>
 ({' → '.join(profile.lineage)}) · {len(c)} {_t('个社区', 'communities')} · {today} · shequ {__version__}</div>
 {''.join(f'<div class="banner">{b}</div>' for b in banners)}
@@ -340,5 +325,16 @@ def scorecard_html(card: Scorecard, profile, communities: gpd.GeoDataFrame, *,
 <h2>{_t('各社区明细', 'Every community')}</h2>{_community_table(card)}
 <h2>{_t('配置中的规则与原文', 'The profile, rule by rule, with the documents’ words')}</h2>
 <p class="small">{html.escape(profile.about)}</p>{_profile_rules(profile)}
-<p class="small">{html.escape(attribution)}</p>
+<p class="small">{html.escape(attribution)}</p>"""
+
+
+def scorecard_html(card: Scorecard, profile, communities: gpd.GeoDataFrame, *,
+                   notes: Iterable[str] = (), attribution: str = "") -> str:
+    """The whole report as one self-contained page (its own language switch)."""
+    body = scorecard_body(card, profile, communities, notes=notes, attribution=attribution)
+    return f"""<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>社区体检 Community scorecard — {html.escape(profile.name)}</title><style>{CSS}</style></head>
+<body><main><button id="lang" type="button">中文 / English</button>
+{body}
 </main><script>{SCRIPT}</script></body></html>"""

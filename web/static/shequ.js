@@ -34,7 +34,7 @@
 
   shequ.login = async function (name, password) {
     const body = new URLSearchParams({ username: name, password: password });
-    const r = await fetch("/token", { method: "POST", body: body });
+    const r = await fetch("/login", { method: "POST", body: body });
     const answer = await r.json();
     if (!r.ok) { throw new Error(answer.description || r.statusText); }
     store.setItem("shequ-token", answer.access_token);
@@ -47,7 +47,8 @@
 
   shequ.logout = function (tell) {
     const token = shequ.token();
-    if (token && tell !== false) { fetch("/logout", { method: "POST", headers: { Authorization: "Bearer " + token } }); }
+    // the server revokes the token and forgets the login cookie the page navigations carry
+    if (tell !== false) { fetch("/logout", { method: "POST", headers: token ? { Authorization: "Bearer " + token } : {} }); }
     store.removeItem("shequ-token");
     store.removeItem("shequ-user");
     shequ.showUser();

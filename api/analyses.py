@@ -1,0 +1,95 @@
+"""Analyses and exports over HTTP: walking coverage, the life-circle audit and scorecards; any layer as
+GeoJSON, GeoPackage, Shapefile or CSV in WGS84 or CGCS2000. A door over ``shequ.usecases``: the same
+calls as ``/maps/coverage`` and ``shequ analyze coverage``, so the same numbers and the same access."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import numpy as np
+import pandas as pd
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+from starlette.background import BackgroundTask
+
+from shequ.api.auth import User, workspace
+from shequ.api.errors import RESPONSES
+from shequ.api.ogc import Collection, parse_bbox, parse_crs
+from shequ.layers.exporting import analysis_geojson
+from shequ.usecases import lifecircles, transfer
+from shequ.usecases.coverage import CoverageQuery, coverage
+from shequ.usecases.scorecards import scorecard
+
+router = APIRouter(tags=["analyses and exports 分析与导出"])
+
+
+class CoverageRequest(BaseModel):
+    types: list[str] | None = Field(None, description="facility types, by code or Chinese/English name (default: "
+                                    "kindergarten, primary school, health station, market, elderly day care, "
+                                    "those present)", min_length=1, max_length=20)
+    level: str | None = Field(None, pattern="^(5min|10min|15min)$",
+                              description="use a life-circle level's distance for every type")
+    distances: dict[str, float] | None = Field(None, description="metres per type, overriding the catalog")
+    area: str | None = Field(None, pattern="^([0-9]{6}|[0-9]{9}|[0-9]{12})$",
+                             description="a community (12 digits), street (9) or county (6) code: its residences")
+    bbox: list[float] | None = Field(None, min_length=4, max_length=4,
+                                     description="minx,miny,maxx,maxy (CRS84): the residences in it")
+
+
+def frame_json(frame: pd.DataFrame) -> list[dict]:
+    clean = frame.replace([np.inf, -np.inf], np.nan).astype(object)
+    return json.loads(clean.where(clean.notna(), None).to_json(orient="records", force_ascii=False))
+
+
+@router.post("/analyses/coverage", summary="Walking coverage of residences by facility types, for an area",
+             responses=RESPONSES)
+def coverage_analysis(request: Request, body: CoverageRequest, user: User) -> dict:
+    ws = workspace(request)
+    query = CoverageQuery.parse(body.types, body.level, body.distances, body.area, body.bbox,
+                                max_types=ws.settings.max_facility_types)
+    outcome = coverage(ws, query, user=user)
+    per_community = outcome.zones[outcome.zones["zone_kind"] == "communities"]
+    return {"query": {"types": outcome.types, "level": outcome.query.level, "area": outcome.query.area,
+                      "bbox": outcome.query.bbox},
+            "thresholds": {t: vars(th) for t, th in outcome.thresholds.items()},
+            "summary": frame_json(outcome.summary),
+            "communities": frame_json(per_community.drop(columns=["zone_kind"]).rename(columns={"zone": "community"})),
+            "residences": analysis_geojson(outcome.residences()),
+            "gaps": analysis_geojson(outcome.gaps),
+            "islands": len(outcome.result.islands),
+            "notes": [{"zh": zh, "en": en} for zh, en in outcome.notes]}
+
+
+@router.get("/analyses/scorecard", summary="Community scorecard against a policy profile", responses=RESPONSES)
+def community_scorecard(request: Request, user: User,
+                        profile: Annotated[str, Query(pattern="^[a-z0-9_]{1,32}$")] = "national") -> dict:
+    outcome = scorecard(workspace(request), profile, user=user)
+    prof = outcome.profile
+    return {"profile": prof.name, "lineage": list(prof.lineage), "rules": frame_json(outcome.card.rules),
+            "communities": frame_json(outcome.card.communities), "notes": outcome.notes}
+
+
+@router.get("/analyses/lifecircles", summary="Life-circle audit: required facilities per level", responses=RESPONSES)
+def lifecircle_audit(request: Request, user: User) -> dict:
+    findings, summary = lifecircles.audit_all(workspace(request), user=user)
+    return {"findings": frame_json(findings), "circles": frame_json(summary)}
+
+
+@router.get("/exports/{collectionId}", summary="Download a layer: GeoJSON, GeoPackage, Shapefile (zip) or CSV, "
+            "in WGS84 or CGCS2000", responses={200: {"content": {m: {} for m, _ in transfer.FORMATS.values()},
+                                                    "description": "the file"}, **RESPONSES})
+def export(request: Request, collectionId: Collection, user: User,
+           format: Annotated[str, Query(pattern="^(geojson|gpkg|shapefile|csv)$")] = "geojson",
+           crs: Annotated[str, Query(pattern="^(EPSG:4326|EPSG:4490)$")] = "EPSG:4326",
+           bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy (CRS84)")] = None,
+           area: Annotated[str | None, Query(pattern="^[0-9]{6,12}$",
+                                             description="a community (12 digits) or street (9) or county (6) "
+                                                         "code: its features (those in its outline for layers "
+                                                         "without a community code)")] = None) -> FileResponse:
+    box = parse_bbox(bbox, parse_crs(None, "bbox-crs"))
+    done = transfer.export(workspace(request), collectionId.value, fmt=format, crs=crs, bbox=box, area=area,
+                           user=user)
+    return FileResponse(done.path, media_type=done.media_type, filename=done.filename,
+                        background=BackgroundTask(done.cleanup))

@@ -1,0 +1,100 @@
+"""One family of errors for everything a user can get wrong, each with a stable code.
+
+Every error a user can cause (a bad file, parameter or feature; a stale edit; a missing login) is a
+``ShequError``: a ``code`` that never changes (clients and tests match on it), a message in plain
+words that says what was wrong and how to put it right, and, where there are several, the
+``problems`` (each a dict, or an object with ``as_dict``). The doors decide what an error becomes:
+an HTTP status in ``shequ.api`` (the only place HTTP codes live), an exit status in ``shequ.cli``,
+an error page in the pages. Anything else that escapes is a bug, never the user's fault.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ShequError(Exception):
+    """Base of the family; ``details`` carries what a door may need (e.g. the current ETag)."""
+
+    code = "Error"
+
+    def __init__(self, message: str, *, problems: list[Any] | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.problems = list(problems or [])
+        self.details = details
+
+    def __str__(self) -> str:
+        return self.message
+
+    def problem_dicts(self) -> list[dict]:
+        """The problems as plain dicts (for JSON)."""
+        return [p.as_dict() if hasattr(p, "as_dict") else dict(p) for p in self.problems]
+
+
+class InvalidInput(ShequError, ValueError):
+    """A parameter, option, file or body that cannot be used as given."""
+
+    code = "InvalidParameterValue"
+
+
+class InvalidBody(InvalidInput):
+    """A request body that is not what the operation takes (not a GeoJSON Feature, a bad line …)."""
+
+    code = "InvalidBody"
+
+
+class LoginRefused(InvalidInput):
+    """A wrong user name or password (the same answer for both)."""
+
+    code = "invalid_grant"
+
+
+class UnknownName(InvalidInput, KeyError):
+    """A name that is not one of the known ones (a layer, a facility type, a profile)."""
+
+    code = "InvalidParameterValue"
+
+
+class NoData(ShequError):
+    """The layers an operation needs are empty: import or draft them first."""
+
+    code = "NoData"
+
+
+class NotFound(ShequError):
+    code = "NotFound"
+
+
+class AlreadyExists(ShequError):
+    code = "AlreadyExists"
+
+
+class InvalidFeature(ShequError, ValueError):
+    """A feature (or a file's features) breaks a rule of its layer; nothing was written."""
+
+    code = "InvalidFeature"
+
+
+class PreconditionRequired(ShequError):
+    """An edit that does not say which version it was based on (no If-Match)."""
+
+    code = "PreconditionRequired"
+
+
+class Conflict(ShequError):
+    """Someone else changed the feature since it was read; ``details['etag']`` is the current one."""
+
+    code = "PreconditionFailed"
+
+
+class NotLoggedIn(ShequError):
+    """The operation needs a login (``details['reason']`` is set when a token was sent but refused)."""
+
+    code = "Unauthorized"
+
+
+class Forbidden(ShequError):
+    """Logged in, but not allowed: the message says which role or area it needs."""
+
+    code = "Forbidden"

@@ -1,0 +1,89 @@
+"""The one access policy: who may do what, the same whichever door they come through.
+
+The JSON API and the pages both call ``require`` with the same action, so a planner, a bureau, a grid
+manager or an anonymous visitor gets the same answer from ``POST /analyses/coverage`` as from
+``/maps/coverage`` (the doors only choose how to say it: a 401/403 JSON body or a page with a login
+box). Analyses need a login unless the settings say they are public (``SHEQU_ANALYSES_ACCESS=public``,
+e.g. on an intranet); personal fields, history, exports, edits and user management always do.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from shequ.errors import Forbidden, NotLoggedIn
+from shequ.layers.schema import LAYERS
+from shequ.layers.users import ROLES, User
+from shequ.settings import Settings
+
+#: whoever runs the command line on the machine: they can read the database file itself, so they are
+#: its administrator (the doors on the network pass the logged-in user, or None)
+LOCAL = User("local", "admin")
+
+
+class Action(StrEnum):
+    """What a user asks to do; the value is how messages name it."""
+
+    READ_PERSONAL = "reading personal fields"
+    HISTORY = "the history"
+    EXPORT = "exports"
+    COVERAGE = "coverage analyses"
+    LIFECIRCLES = "life-circle audits"
+    SCORECARD = "scorecards"
+    USERS = "managing users"
+
+
+#: roles allowed each action (None: any logged-in user)
+ROLES_FOR: dict[Action, tuple[str, ...] | None] = {
+    Action.READ_PERSONAL: None,
+    Action.HISTORY: None,
+    Action.EXPORT: ("planner", "grid_manager", "bureau", "admin"),
+    Action.COVERAGE: ("planner", "admin"),
+    Action.LIFECIRCLES: ("planner", "admin"),
+    Action.SCORECARD: ("planner", "bureau", "admin"),
+    Action.USERS: ("admin",),
+}
+#: the analyses, public when ``Settings.analyses_access == "public"``
+ANALYSES = frozenset({Action.COVERAGE, Action.LIFECIRCLES, Action.SCORECARD})
+
+
+def allowed(user: User | None, action: Action, settings: Settings) -> bool:
+    try:
+        require(user, action, settings)
+    except (NotLoggedIn, Forbidden):
+        return False
+    return True
+
+
+def require(user: User | None, action: Action, settings: Settings) -> User | None:
+    """``user`` if they may do ``action``; else ``NotLoggedIn`` or ``Forbidden`` saying why."""
+    if action in ANALYSES and settings.analyses_access == "public":
+        return user
+    if user is None:
+        raise NotLoggedIn(f"{action} needs a login")
+    roles = ROLES_FOR[action]
+    if roles is not None and user.role not in roles:
+        raise Forbidden(f"{action} is for {', '.join(roles)}; {user.name} is a {user.role}")
+    return user
+
+
+def require_edit(user: User | None, layer: str, areas: list[str | None]) -> User:
+    """A user who may edit ``layer`` where the features are (their ``area_field`` values); the layer's
+    own edit rules (``layers.schema.EditRules``) say which roles may, and grid managers only in their
+    areas."""
+    if user is None:
+        raise NotLoggedIn(f"editing {layer} needs a login")
+    roles = LAYERS[layer].edit.roles
+    if user.role not in roles:
+        raise Forbidden(f"editing {layer} is for {' and '.join(roles)}; {user.name} is a {user.role}")
+    if user.role == "grid_manager":
+        outside = [a for a in areas if not user.may_edit_community(a)]
+        if outside:
+            raise Forbidden(f"{user.name} looks after {', '.join(user.areas)}; community {outside[0]} is not theirs")
+    return user
+
+
+def roles_table() -> dict[str, dict[str, bool]]:
+    """Action × role: allowed with a login (for docs and the access matrix test)."""
+    login = Settings(analyses_access="login")
+    return {str(a): {r: allowed(User("x", r), a, login) for r in ROLES} for a in Action}

@@ -1,0 +1,114 @@
+"""Data in and out: importing files and OpenStreetMap extracts, exporting layers in the formats and
+coordinate systems bureaus use. Every import is all or nothing, and logged (what, how many, how long).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+
+from shequ.errors import InvalidInput
+from shequ.layers.exporting import FORMATS as BY_SUFFIX
+from shequ.layers.exporting import export_frame, target_crs
+from shequ.layers.importing import ImportReport, import_file
+from shequ.layers.osm import import_osm, load_config
+from shequ.layers.schema import get_layer
+from shequ.layers.store import Prefix
+from shequ.layers.users import User
+from shequ.logs import timed
+from shequ.usecases.access import Action, require
+from shequ.usecases.workspace import Workspace
+
+#: export formats: name → (media type, file suffix)
+FORMATS = {"geojson": ("application/geo+json", ".geojson"), "gpkg": ("application/geopackage+sqlite3", ".gpkg"),
+           "shapefile": ("application/zip", ".zip"), "csv": ("text/csv", ".csv")}
+
+
+def import_layer_file(ws: Workspace, path: str | Path, layer: str, *, mode: str = "append", crs: str | None = None,
+                      src_layer: str | None = None, lon: str | None = None, lat: str | None = None) -> ImportReport:
+    """One file into one layer; all or nothing, every problem named."""
+    spec = get_layer(layer)
+    with timed("import", layer=spec.name, file=Path(path).name, mode=mode) as log:
+        report = import_file(ws.store, path, spec, mode=mode, crs=crs, src_layer=src_layer, lon=lon, lat=lat)
+        log.update(inserted=report.result.inserted, deleted=report.result.deleted)
+    return report
+
+
+def import_openstreetmap(ws: Workspace, path: str | Path, *, config: str | None = None, append: bool = False,
+                         show_progress: bool = True) -> tuple[dict[str, int], list[str]]:
+    """Streets, facilities and residences from an OpenStreetMap extract, in one transaction."""
+    with timed("import osm", file=Path(path).name, append=append) as log:
+        counts, notes = import_osm(ws.store, path, config=load_config(config), mode="append" if append else "replace",
+                                   show_progress=show_progress)
+        log.update(**counts)
+    return counts, notes
+
+
+@dataclass
+class Export:
+    path: Path
+    features: int
+    filename: str  # what to call it when downloaded
+    media_type: str
+    folder: Path | None = None  # a temporary folder to remove once the file is sent
+
+    def cleanup(self) -> None:
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def select(ws: Workspace, layer: str, *, bbox: tuple[float, float, float, float] | None = None,
+           area: str | None = None) -> gpd.GeoDataFrame:
+    """The features of ``layer`` in ``bbox`` and/or ``area`` (a community, street or county code): by
+    their community code, or by the area's outline for layers without one."""
+    spec = get_layer(layer)
+    where = None
+    if area:
+        if ws.store.count("communities", where={"code": Prefix(area)}) == 0:
+            raise InvalidInput(f"area {area!r}: no community has that code or prefix")
+        if spec.name == "communities":
+            where = {"code": Prefix(area)}
+        elif "community_code" in spec.field_names:
+            where = {"community_code": Prefix(area)}
+    frame = ws.store.read(spec.name, bbox=bbox, where=where)
+    if area and where is None:
+        outline = ws.store.read("communities", where={"code": Prefix(area)})
+        frame = frame[frame.intersects(outline.union_all())] if len(outline) else frame.iloc[:0]
+    return frame
+
+
+def export(ws: Workspace, layer: str, *, fmt: str | None = "geojson", crs: str | None = "EPSG:4326",
+           bbox: tuple[float, float, float, float] | None = None, area: str | None = None,
+           user: User | None, path: str | Path | None = None) -> Export:
+    """A layer (or its part in ``bbox`` / ``area``) as a file, WGS84 or CGCS2000. Without ``path`` it
+    goes to a temporary folder the caller removes with ``Export.cleanup``."""
+    require(user, Action.EXPORT, ws.settings)
+    if path is not None and fmt is None:
+        fmt = BY_SUFFIX.get(Path(path).suffix.lower())
+        if fmt is None:
+            raise InvalidInput(f"{Path(path).name}: unknown export format; use .geojson, .gpkg, .zip (Shapefile) "
+                               "or .csv")
+    if fmt not in FORMATS:
+        raise InvalidInput(f"unknown export format {fmt!r}: use {', '.join(FORMATS)}")
+    crs = target_crs(crs)
+    spec = get_layer(layer)
+    media, suffix = FORMATS[fmt]
+    folder = None
+    if path is None:
+        folder = Path(tempfile.mkdtemp(prefix="shequ-export-"))
+        path = folder / f"{spec.name}{suffix}"
+    with timed("export", layer=spec.name, format=fmt, crs=crs, user=user.name if user else "") as log:
+        frame = select(ws, spec.name, bbox=bbox, area=area)
+        try:
+            export_frame(frame, spec.name, path, fmt=fmt, crs=crs)
+        except Exception:
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
+        log.update(features=len(frame))
+    tag = "" if crs == "EPSG:4326" else "_cgcs2000"
+    return Export(Path(path), len(frame), f"{spec.name}{tag}{suffix}", media, folder)

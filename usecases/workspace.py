@@ -1,0 +1,164 @@
+"""A workspace: the store, the settings, and what is worth keeping between calls.
+
+Every door makes one (the command line per command, the API and its pages one per app) and passes it
+to the use cases. It keeps the latest snapshot of the layers (read once per data version, with the
+walking network built when first needed) and recent analysis results, both dropped when the data
+changes, so the JSON API and the pages share one computed answer and switching back to a map already
+seen is instant.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from shequ.gis.crs import metric_crs
+from shequ.gis.network import WalkNetwork
+from shequ.layers.store import Store
+from shequ.settings import Settings, from_environment
+
+
+@dataclass
+class Snapshot:
+    """One version of the store's layers (WGS84), read once; derived things built when first asked."""
+
+    version: tuple
+    streets: gpd.GeoDataFrame
+    residences: gpd.GeoDataFrame
+    facilities: gpd.GeoDataFrame
+    communities: gpd.GeoDataFrame
+    grids: gpd.GeoDataFrame
+    lifecircles: gpd.GeoDataFrame
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def read(cls, store: Store, version: tuple | None = None) -> Snapshot:
+        return cls(version if version is not None else store.data_version(), store.read("streets"),
+                   store.read("residences").reset_index(drop=True), store.read("facilities"),
+                   store.read("communities"), store.read("grids"), store.read("lifecircles"))
+
+    @cached_property
+    def metric_crs(self) -> CRS:
+        """The metric CRS of the whole data set (CGCS2000 Gauss-Krüger zone of its middle): every
+        analysis of any part of it measures in this one, so a part's numbers equal the whole's."""
+        for frame in (self.streets, self.residences, self.communities, self.facilities):
+            if len(frame):
+                return metric_crs(frame)
+        return CRS.from_epsg(4544)
+
+    @property
+    def network(self) -> WalkNetwork:
+        """The walking network of every street (built once per snapshot; the build is the slow part)."""
+        with self._lock:
+            if "_network" not in self.__dict__:
+                self.__dict__["_network"] = WalkNetwork.from_streets(self.streets, crs=self.metric_crs)
+            return self.__dict__["_network"]
+
+    @cached_property
+    def gates(self) -> list[shapely.Geometry | None]:
+        """Each residence's own gate points (``extra.gates``, WKT MULTIPOINT from the OSM import)."""
+        out: list[shapely.Geometry | None] = []
+        for extra in self.residences.get("extra", pd.Series([None] * len(self.residences))):
+            wkt = extra.get("gates") if isinstance(extra, dict) else None
+            out.append(shapely.from_wkt(wkt) if isinstance(wkt, str) and wkt else None)
+        return out
+
+    @cached_property
+    def type_counts(self) -> pd.Series:
+        """Facilities per type, commonest first (ties by type code, so the order never changes)."""
+        if self.facilities.empty:
+            return pd.Series(dtype=int)
+        counts = self.facilities["type"].value_counts()
+        order = sorted(counts.index, key=lambda k: (-int(counts[k]), str(k)))
+        return counts.reindex(order)
+
+    @property
+    def walkable(self) -> bool:
+        return bool(len(self.streets)) and bool(self.streets["walkable"].fillna(True).astype(bool).any())
+
+    @cached_property
+    def estimated(self) -> bool:
+        """Some households are estimates (from OpenStreetMap), not counts."""
+        r = self.residences
+        return bool("estimated" in r and r["estimated"].fillna(False).astype(bool).any())
+
+    def metric(self, frame: gpd.GeoDataFrame) -> np.ndarray:
+        return np.asarray(frame.to_crs(self.metric_crs).geometry.values)
+
+
+class ResultCache:
+    """A small LRU of computed results, emptied when the data version changes.
+
+    Computation runs outside the lock (two first requests may both compute; both results are equal),
+    so a slow analysis never blocks a cached one.
+    """
+
+    def __init__(self, size: int = 24) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._version: Hashable = None
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, version: Hashable, key: Hashable, compute: Callable[[], Any]) -> Any:
+        with self._lock:
+            if version != self._version:
+                self._items.clear()
+                self._version = version
+            if key in self._items:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return self._items[key]
+        value = compute()
+        with self._lock:
+            self.misses += 1
+            if version == self._version:
+                self._items[key] = value
+                self._items.move_to_end(key)
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+        return value
+
+
+class Workspace:
+    """The store and settings one door works with, and the snapshot and results it keeps."""
+
+    def __init__(self, store: Store, settings: Settings | None = None, *, cache_size: int = 24) -> None:
+        self.store = store
+        self.settings = settings or from_environment()
+        self._snapshot: Snapshot | None = None
+        self._lock = threading.Lock()
+        self.results = ResultCache(cache_size)
+
+    @classmethod
+    def open(cls, database_url: str | None = None, settings: Settings | None = None) -> Workspace:
+        settings = settings or from_environment()
+        return cls(Store(database_url or settings.database_url), settings)
+
+    def snapshot(self) -> Snapshot:
+        """The layers as they are now: read again only when the data version changed."""
+        version = self.store.data_version()
+        with self._lock:
+            if self._snapshot is not None and self._snapshot.version == version:
+                return self._snapshot
+        snap = Snapshot.read(self.store, version)
+        with self._lock:
+            self._snapshot = snap
+        return snap
+
+    def cached(self, snapshot: Snapshot, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per data version and key."""
+        return self.results.get(snapshot.version, key, compute)
+
+    def close(self) -> None:
+        self.store.dispose()
