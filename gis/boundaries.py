@@ -4,19 +4,24 @@ Most towns have no clean digital boundaries; a planner needs a first draft to ed
 (also in README and ``docs/architecture.md``):
 
 - **Blocks** are the faces of the street network inside the area (every street bounds blocks,
-  walkable or not). Faces that share a residential compound (小区) and an edge are one block, so a
-  compound crossed by its own footways stays whole. Blocks are never cut, unless asked
-  (``split_blocks``): then a block alone above the maximum is cut into strips across its long side
-  holding equal households (spread over each compound's area), and the reason says so.
+  walkable or not), except a compound's (小区's) own roads inside it: service roads, footways and
+  the like (``OWN_ROAD_CLASSES``) bound no block there, so a compound crossed by them stays whole,
+  also where they run on outside it. Faces mostly inside one compound that share an edge are one
+  block too. Blocks are never cut, unless asked (``split_blocks``): then a block alone above the
+  maximum is cut into strips across its long side holding equal households, and the reason says so.
+- A residence lying in several blocks (a compound a public street cuts, or a strip cut) counts in
+  each by the share of its area there; totals are kept, and whole numbers come last
+  (``round_keeping_total``), the reasons said for the whole numbers shown.
 - Blocks without residents join the populated block fewest block-to-block steps away, so every
   block belongs to a unit and units stay contiguous; a part of the area with no residents at all
   is a unit of its own ("no residents").
 - Units come from PySAL spopt's max-p regionalisation: the largest number of contiguous regions
   each reaching the minimum household count (the most compact of several max-p constructions).
-  A region above the maximum is split again with max-p where its blocks allow; what stays outside
-  the range is reported with the reason.
+  A region above the maximum is split again with max-p where its blocks allow, or gives a border
+  block to a neighbour with room; what stays outside the range is reported with the reason.
 - Units tile their parent exactly (communities: the area; grids: their community): they are unions
-  of faces of one polygonisation of the parent.
+  of faces of one polygonisation of the parent, made robust to a parent read back from WGS84
+  (``_faces``).
 - Codes follow reading order, 自西向东、自北向南 (DB11/T 2157, DB6101/T 3185): rows from north to
   south, each row west to east. A drafted community's code is county (GB/T 2260) + street ``900``
   (a town-level code no official list uses) + a 3-digit sequence; a grid's is its community's code
@@ -45,6 +50,16 @@ DRAFT_STREET_CODE = "900"
 _EDGE_M = 1e-6
 #: precision (metres) of blocks once some were cut into strips
 GRID_M = 1e-6
+#: streets closer than this (metres) to the drafting area's boundary are snapped onto it
+SNAP_M = 1e-3
+#: faces smaller than this (m²) are numerical slivers of noding, merged into a neighbour
+SLIVER_M2 = 1e-2
+#: an own road within this distance (metres) of its compound's edge still bounds blocks
+INSET_M = 1.0
+#: OSM highway classes a compound's internal roads carry (小区 roads are mostly highway=service):
+#: inside a compound they bound no block. Other classes are public streets, which do.
+OWN_ROAD_CLASSES = ("service", "living_street", "footway", "path", "pedestrian", "steps", "cycleway", "track",
+                    "corridor", "bridleway")
 
 
 @dataclass
@@ -54,6 +69,10 @@ class DraftUnit:
     population: float
     blocks: int
     reason: str
+    #: households of its largest block (before any cut) and whether a block of it was cut: enough to
+    #: say the reason again once households are rounded to whole numbers
+    biggest: float = 0.0
+    split: bool = False
 
 
 # ---- blocks -----------------------------------------------------------------------------------
@@ -70,20 +89,118 @@ def _rook(geoms: np.ndarray) -> csr_matrix:
     return coo_matrix((np.ones(2 * len(i)), (np.r_[i, j], np.r_[j, i])), shape=(n, n)).tocsr()
 
 
-def street_blocks(area: shapely.Geometry, streets: np.ndarray, compounds: np.ndarray | None = None) -> np.ndarray:
-    """Faces of the streets inside ``area`` (metric CRS), faces of one compound merged; they tile ``area``."""
-    lines = shapely.intersection(streets, area)
-    lines = lines[~shapely.is_empty(lines)]
-    polys = shapely.get_parts(area)
-    rings = [shapely.get_exterior_ring(p) for p in polys]
-    rings += [shapely.get_interior_ring(p, k) for p in polys for k in range(shapely.get_num_interior_rings(p))]
-    noded = shapely.union_all(np.r_[lines, np.array(rings, dtype=object)])
+def _faces(area: shapely.Geometry, streets: np.ndarray) -> np.ndarray:
+    """Faces of the streets inside ``area`` that tile it exactly (metric CRS).
+
+    A community read back from WGS84 for its grids lies nanometres off the streets it was made of;
+    noded as they are, the two make micro-slivers along the boundary, and faces whose ring runs
+    back and forth along it, whose ``point_on_surface`` can land on the boundary (such a face was
+    dropped: a gap). So streets near the boundary are first snapped onto it, faces are kept by
+    the share of their area inside ``area`` where the inner point is not conclusive, slivers are
+    merged into a neighbour, and whatever of ``area`` no face holds joins the face it borders most.
+    """
+    boundary = shapely.boundary(area)
+    streets = streets[~shapely.is_empty(streets)]
+    near = shapely.dwithin(streets, boundary, SNAP_M)
+    if near.any():
+        streets = streets.copy()
+        streets[near] = shapely.snap(streets[near], boundary, SNAP_M)
+    lines = shapely.get_parts(shapely.intersection(streets, area))
+    lines = lines[np.isin(shapely.get_type_id(lines), [1, 2]) & ~shapely.is_empty(lines)]
+    noded = shapely.union_all(np.r_[lines, [boundary]])
     faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
     # polygonize also returns the area's holes as faces: keep the faces inside the area
-    faces = faces[shapely.contains_properly(area, shapely.point_on_surface(faces))]
+    pos = shapely.point_on_surface(faces)
+    inside = shapely.contains_properly(area, pos)
+    unsure = ~inside & shapely.dwithin(boundary, pos, SNAP_M)
+    if unsure.any():
+        part = shapely.area(shapely.intersection(faces[unsure], area))
+        inside[unsure] = part > 0.5 * shapely.area(faces[unsure])
+    faces = faces[inside]
+    return _fill(area, faces)
+
+
+def _fill(area: shapely.Geometry, faces: np.ndarray) -> np.ndarray:
+    """``faces`` with slivers merged into a neighbour and any uncovered piece of ``area`` added to one.
+
+    A sliver (a face below ``SLIVER_M2``) left alone would become a unit of nobody, empty once in
+    WGS84; a piece no face covers would be a gap. Each joins the face sharing the longest edge with it.
+    """
+    area_m2 = shapely.area(faces)
+    small = area_m2 < SLIVER_M2
+    pieces = list(faces[small])
+    faces = faces[~small]
+    if not len(faces):
+        return np.array([area], dtype=object)
+    if abs(float(area_m2.sum()) - shapely.area(area)) > SLIVER_M2 or len(pieces):
+        rest = shapely.get_parts(shapely.difference(area, shapely.union_all(faces)))
+        pieces = rest[shapely.area(rest) > 0]
+    if not len(pieces):
+        return faces
+    pieces = np.asarray(pieces, dtype=object)
+    tree = shapely.STRtree(faces)
+    p, f = tree.query(pieces, predicate="intersects")
+    shared = shapely.length(shapely.intersection(shapely.boundary(pieces[p]), shapely.boundary(faces[f])))
+    order = np.lexsort((-shared, p))
+    p, f = p[order], f[order]
+    first = np.r_[True, p[1:] != p[:-1]] if len(p) else np.zeros(0, dtype=bool)
+    host = np.full(len(pieces), -1)
+    host[p[first]] = f[first]
+    lonely = host < 0
+    if lonely.any():
+        host[lonely] = tree.query_nearest(pieces[lonely], all_matches=False)[1]
+    faces = faces.copy()
+    for j in np.unique(host):
+        faces[j] = shapely.union_all(np.r_[[faces[j]], pieces[host == j]])
+    return faces
+
+
+def _without_own_roads(streets: np.ndarray, own: np.ndarray, compounds: np.ndarray) -> np.ndarray:
+    """``streets`` with the stretches of own roads (``own``) inside a compound removed.
+
+    Those stretches are the compound's internal roads; the faces on either side of them are one
+    block. Stretches within ``INSET_M`` of the compound's edge stay: a road along the edge (often
+    drawn on the outline itself) still bounds the compound, and the stub left where a gate road
+    enters is a dangle, which bounds nothing.
+    """
+    idx = np.flatnonzero(own)
+    if not len(idx) or not len(compounds):
+        return streets
+    inner = shapely.buffer(compounds, -INSET_M)
+    inner = inner[~shapely.is_empty(inner)]
+    li, ci = shapely.STRtree(inner).query(streets[idx], predicate="intersects")
+    if not len(li):
+        return streets
+    out = streets.copy()
+    # a road crossing several compounds: one difference per compound, in rounds over the pairs
+    order = np.argsort(li, kind="stable")
+    li, ci = li[order], ci[order]
+    rank = np.arange(len(li)) - np.searchsorted(li, li)
+    for r in range(int(rank.max()) + 1):
+        sel = rank == r
+        rows = idx[li[sel]]
+        out[rows] = shapely.difference(out[rows], inner[ci[sel]])
+    return out[~shapely.is_empty(out)]
+
+
+def street_blocks(area: shapely.Geometry, streets: np.ndarray, compounds: np.ndarray | None = None,
+                  own: np.ndarray | None = None) -> np.ndarray:
+    """Blocks tiling ``area`` (metric CRS): faces of the streets, a compound's faces one block.
+
+    Own roads (``own``: a compound's possible internal roads, by default every street) inside a
+    compound bound no block, so a compound crossed by its service roads or footways stays whole
+    even where those roads run on outside it. Faces mostly inside one compound that share an
+    edge are merged too (a compound cut by a street whose faces stay inside it).
+    """
+    if compounds is not None and len(compounds):
+        compounds = compounds[np.isin(shapely.get_type_id(compounds), [3, 6])]
+        compounds = compounds[shapely.area(compounds) > 0]
+    if compounds is not None and len(compounds):
+        own = np.ones(len(streets), dtype=bool) if own is None else np.asarray(own, dtype=bool)
+        streets = _without_own_roads(streets, own, compounds)
+    faces = _faces(area, streets)
     if compounds is None or not len(compounds) or len(faces) < 2:
         return faces
-    compounds = compounds[np.isin(shapely.get_type_id(compounds), [3, 6])]
     pairs = shapely.STRtree(faces).query(compounds, predicate="intersects")
     overlap = shapely.area(shapely.intersection(faces[pairs[1]], compounds[pairs[0]])) / shapely.area(faces[pairs[1]])
     keep = overlap > 0.5  # the face is mostly inside the compound
@@ -100,17 +217,44 @@ def street_blocks(area: shapely.Geometry, streets: np.ndarray, compounds: np.nda
     return np.array(merged, dtype=object)
 
 
-def _people(blocks: np.ndarray, residences: gpd.GeoDataFrame) -> np.ndarray:
-    """Households and population per block; a residence counts in the block holding its inner point."""
-    out = np.zeros((len(blocks), len(PEOPLE)))
-    if not len(residences) or not len(blocks):
-        return out
-    pts = shapely.point_on_surface(np.asarray(residences.geometry.values))
-    hit = shapely.STRtree(blocks).query(pts, predicate="intersects")
-    _, first = np.unique(hit[0], return_index=True)
-    values = residences.reindex(columns=list(PEOPLE)).astype(float).fillna(0).to_numpy()
-    np.add.at(out, hit[1][first], values[hit[0][first]])
-    return out
+def _shares(zones: np.ndarray, geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(residence, zone, share) of every residence in every zone it lies in; shares sum to 1.
+
+    A residence with an area is divided by the share of its area in each zone (of its area inside
+    the zones, so none is lost at the edge of the drafting area); a point, or an area that only
+    touches the zones, goes whole to the first zone holding its inner point. One zone alone holds
+    most residences whole, so areas are intersected only where a residence meets several zones.
+    """
+    empty = (np.zeros(0, dtype=int), np.zeros(0, dtype=int), np.zeros(0))
+    if not len(zones) or not len(geoms):
+        return empty
+    tree = shapely.STRtree(zones)
+    r, z = tree.query(geoms, predicate="intersects")
+    count = np.bincount(r, minlength=len(geoms))
+    share = np.where(count[r] == 1, 1.0, 0.0)
+    many = (count[r] > 1) & (shapely.area(geoms[r]) > 0)
+    share[many] = shapely.area(shapely.intersection(geoms[r[many]], zones[z[many]]))
+    total = np.bincount(r, weights=share, minlength=len(geoms))
+    placed = total[r] > 0
+    r, z, share = r[placed], z[placed], share[placed] / total[r[placed]]
+    rest = np.flatnonzero(total <= 0)
+    if len(rest):
+        pr, pz = tree.query(shapely.point_on_surface(geoms[rest]), predicate="intersects")
+        _, first = np.unique(pr, return_index=True)
+        r, z, share = np.r_[r, rest[pr[first]]], np.r_[z, pz[first]], np.r_[share, np.ones(len(first))]
+    keep = share > 0
+    return r[keep], z[keep], share[keep]
+
+
+def _values(residences: gpd.GeoDataFrame) -> np.ndarray:
+    return residences.reindex(columns=list(PEOPLE)).astype(float).fillna(0).to_numpy()
+
+
+def _weighted(residences: gpd.GeoDataFrame, rows: np.ndarray, share: np.ndarray) -> gpd.GeoDataFrame:
+    """The residences ``rows`` with their households and population times ``share``."""
+    part = residences.iloc[rows].copy()
+    part[list(PEOPLE)] = _values(residences)[rows] * share[:, None]
+    return part
 
 
 def _split_block(geom: shapely.Geometry, parts: int, residences: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -267,16 +411,63 @@ def regionalise(households: np.ndarray, adj: csr_matrix, xy: np.ndarray,
             else:
                 labels[members] = next_label
                 next_label += 1
+    return _rebalance(labels, households, adj, lo, hi)
+
+
+def _rebalance(labels: np.ndarray, households: np.ndarray, adj: csr_matrix, lo: float, hi: float) -> np.ndarray:
+    """Move border areas between neighbouring regions so that more of them fall within ``lo``–``hi``.
+
+    Max-p only guarantees the floor: a region a few households above the ceiling whose areas
+    cannot form two regions can often give one border area to a neighbour with room, and a region
+    below the floor take one from a neighbour with more than it needs. A move keeps the giver
+    contiguous and within what it may lose, and the taker at or below ``hi``; of the possible moves
+    the one that brings the region within the range with the fewest households moved comes first.
+    Few regions are outside the range, so this is a loop.
+    """
+    labels = labels.copy()
+    totals = np.bincount(labels, weights=households).astype(float)
+
+    def contiguous_without(r: int, i: int) -> bool:
+        rest = np.flatnonzero(labels == r)
+        rest = rest[rest != i]
+        return len(rest) > 0 and connected_components(adj[rest][:, rest], directed=False)[0] == 1
+
+    def neighbours(i: int) -> np.ndarray:
+        return np.unique(labels[adj.indices[adj.indptr[i]:adj.indptr[i + 1]]])
+
+    for _ in range(len(labels)):
+        moves = []  # (key, area, from, to)
+        for r in np.flatnonzero(totals > hi):  # give a border area away
+            for i in np.flatnonzero((labels == r) & (households > 0)):
+                h = households[i]
+                takers = neighbours(i)
+                takers = takers[(takers != r) & (totals[takers] + h <= hi)]
+                if totals[r] - h >= lo and len(takers) and contiguous_without(r, i):
+                    inside = totals[r] - h <= hi
+                    moves.append(((not inside, h if inside else -h), i, r, takers[np.argmin(totals[takers])]))
+        for r in np.flatnonzero((totals < lo) & (totals > 0)):  # take a border area in
+            ring = np.unique(adj[np.flatnonzero(labels == r)].indices)
+            for i in ring[(labels[ring] != r) & (households[ring] > 0)]:
+                q, h = labels[i], households[i]
+                if totals[r] + h <= hi and totals[q] - h >= lo and contiguous_without(q, i):
+                    inside = totals[r] + h >= lo
+                    moves.append(((not inside, h if inside else -h), i, q, r))
+        if not moves:
+            break
+        _, i, giver, taker = min(moves, key=lambda m: m[0])
+        labels[i] = taker
+        totals[giver] -= households[i]
+        totals[taker] += households[i]
     return labels
 
 
-def _reason(hh: float, lo: float, hi: float, group_households: np.ndarray, split: bool) -> str:
+def _reason(hh: float, lo: float, hi: float, biggest: float, split: bool) -> str:
+    """Why a unit of ``hh`` households is outside ``lo``–``hi`` ('' inside); ``biggest``: its largest block."""
     if lo <= hh <= hi:
         return ""
     if hh == 0:
         return "no residents: streets, parks or other land without residences"
     if hh > hi:
-        biggest = group_households.max()
         if biggest > hi:
             if split:
                 return (f"{hh:,.0f} households: a strip of a block cut into equal-area parts still "
@@ -286,42 +477,56 @@ def _reason(hh: float, lo: float, hi: float, group_households: np.ndarray, split
     return f"{hh:,.0f} households: too few residents around it to reach {lo:,.0f}"
 
 
+def _reasons(units: list[DraftUnit], households: np.ndarray, households_range: tuple[float, float]) -> list[str]:
+    """Reasons for the whole numbers a unit is shown with: 299.6 households cut from a block round
+    to 300, which is inside 300–500 and needs no reason."""
+    lo, hi = households_range
+    return [_reason(float(hh), lo, hi, u.biggest, u.split) for u, hh in zip(units, households, strict=True)]
+
+
 def draft_units(area: shapely.Geometry, streets: np.ndarray, residences: gpd.GeoDataFrame,
-                households_range: tuple[float, float], *, split_blocks: bool = False) -> list[DraftUnit]:
-    """Units of ``households_range`` tiling ``area`` (everything in one metric CRS)."""
+                households_range: tuple[float, float], *, split_blocks: bool = False,
+                own: np.ndarray | None = None) -> list[DraftUnit]:
+    """Units of ``households_range`` tiling ``area`` (everything in one metric CRS).
+
+    ``own``: which streets may be a compound's internal roads (``OWN_ROAD_CLASSES``; default all).
+    A residence split between blocks counts in each by the share of its area there.
+    """
     lo, hi = households_range
     res_geoms = np.asarray(residences.geometry.values)
-    blocks = street_blocks(area, streets, res_geoms)
-    if not len(blocks):
-        hh, pop = _people(np.array([area]), residences)[0]
-        return [DraftUnit(area, hh, pop, 1, _reason(hh, lo, hi, np.array([hh]), False) or "")]
-    people = _people(blocks, residences)
+    blocks = street_blocks(area, streets, res_geoms, own)
+    r, b, share = _shares(blocks, res_geoms)
+    people = np.zeros((len(blocks), len(PEOPLE)))
+    np.add.at(people, b, _values(residences)[r] * share[:, None])
+    biggest = people[:, 0].copy()
     split_note = np.zeros(len(blocks), dtype=bool)
     if split_blocks and (people[:, 0] > hi).any():
-        new_blocks, new_people, new_note = [], [], []
-        tree = shapely.STRtree(shapely.point_on_surface(res_geoms)) if len(res_geoms) else None
-        for b, p in zip(blocks, people, strict=True):
-            if p[0] <= hi or tree is None:
-                new_blocks.append(b), new_people.append(p), new_note.append(False)
+        new_blocks, new_people, new_note, new_big = [], [], [], []
+        for k, (block, p) in enumerate(zip(blocks, people, strict=True)):
+            if p[0] <= hi:
+                new_blocks.append(block), new_people.append(p), new_note.append(False), new_big.append(p[0])
                 continue
-            inside = tree.query(b, predicate="intersects")
+            mine = b == k
             # Parts near the middle of the range leave room to join a smaller neighbour.
             parts = max(int(np.ceil(p[0] / hi)), int(np.ceil(p[0] / ((lo + hi) / 2))))
-            strips, strip_people = _split_block(b, parts, residences.iloc[inside])
+            strips, strip_people = _split_block(block, parts, _weighted(residences, r[mine], share[mine]))
             strip_people *= p / np.maximum(strip_people.sum(axis=0), 1e-12)  # keep the block's totals
             new_blocks += list(strips)
             new_people += list(strip_people)
             new_note += [True] * len(strips)
+            new_big += [p[0]] * len(strips)
         # Snap everything to a micrometre grid: a strip's cut edge and its neighbour's then coincide
         # exactly (computed twice, they differ in the last bits and would not fuse in a union).
         snapped = shapely.set_precision(np.array(new_blocks, dtype=object), GRID_M)
         # Snapping can pinch a narrow neck into two pieces: each piece is a block, people by area.
         blocks, owner = shapely.get_parts(snapped, return_index=True)
-        share = shapely.area(blocks) / np.maximum(shapely.area(snapped[owner]), 1e-12)
-        people = np.array(new_people)[owner] * share[:, None]
-        split_note = np.array(new_note)[owner]
+        part_share = shapely.area(blocks) / np.maximum(shapely.area(snapped[owner]), 1e-12)
+        people = np.array(new_people)[owner] * part_share[:, None]
+        split_note, biggest = np.array(new_note)[owner], np.array(new_big)[owner]
         keep = ~shapely.is_empty(blocks)  # slivers the snapping collapsed (no area, so no people)
-        blocks, people, split_note = blocks[keep], people[keep], split_note[keep]
+        blocks, people, split_note, biggest = blocks[keep], people[keep], split_note[keep], biggest[keep]
+    if not len(blocks):
+        return []
     adj = _rook(blocks)
     seed = _attach_empty(adj, people[:, 0])
     seeds, group_of = np.unique(seed, return_inverse=True)
@@ -336,13 +541,12 @@ def draft_units(area: shapely.Geometry, streets: np.ndarray, residences: gpd.Geo
     xy = np.c_[shapely.get_x(inner), shapely.get_y(inner)]
     labels = regionalise(group_people[:, 0], g_adj, xy, households_range)
     units = []
-    for r in range(labels.max() + 1):
-        groups = np.flatnonzero(labels == r)
-        members = np.isin(group_of, groups)
-        hh, pop = group_people[groups].sum(axis=0)
+    for label in range(labels.max() + 1):
+        members = np.isin(group_of, np.flatnonzero(labels == label))
+        hh, pop = people[members].sum(axis=0)
+        big, cut = float(biggest[members].max()), bool(split_note[members].any())
         units.append(DraftUnit(shapely.union_all(blocks[members], grid_size=GRID_M if split_note.any() else None),
-                               hh, pop, int(members.sum()),
-                               _reason(hh, lo, hi, group_people[groups, 0], bool(split_note[members].any()))))
+                               hh, pop, int(members.sum()), _reason(hh, lo, hi, big, cut), big, cut))
     return units
 
 
@@ -391,6 +595,11 @@ def round_keeping_total(values: np.ndarray) -> np.ndarray:
     return floor.astype(int)
 
 
+def _own_roads(streets: gpd.GeoDataFrame) -> np.ndarray | None:
+    """Which streets may be a compound's internal roads, by class (None: no classes, all may)."""
+    return streets["class"].isin(OWN_ROAD_CLASSES).to_numpy() if "class" in streets else None
+
+
 def draft_communities(streets: gpd.GeoDataFrame, residences: gpd.GeoDataFrame, *,
                       households_range: tuple[float, float], area: shapely.Geometry | None = None,
                       districts: gpd.GeoDataFrame | None = None, county_code: str = "000000",
@@ -408,11 +617,15 @@ def draft_communities(streets: gpd.GeoDataFrame, residences: gpd.GeoDataFrame, *
         area = shapely.buffer(shapely.convex_hull(shapely.union_all(np.asarray(res.geometry.values))), 200)
     else:
         area = gpd.GeoSeries([area], crs=4326).to_crs(crs).iloc[0]
-    units = draft_units(area, street_geoms, res, households_range, split_blocks=split_blocks)
+    units = draft_units(area, street_geoms, res, households_range, split_blocks=split_blocks,
+                        own=_own_roads(streets))
     frame = gpd.GeoDataFrame({"households": [u.households for u in units],
                               "population": [u.population for u in units],
                               "blocks": [u.blocks for u in units], "reason": [u.reason for u in units]},
                              geometry=[_multipolygon(u.geometry) for u in units], crs=crs)
+    frame["households"] = round_keeping_total(frame["households"].to_numpy())
+    frame["population"] = round_keeping_total(frame["population"].to_numpy())
+    frame["reason"] = _reasons(units, frame["households"].to_numpy(), households_range)
     frame["county"], frame["district"] = county_code, None
     if districts is not None and len(districts):
         d = districts.to_crs(crs)
@@ -428,33 +641,47 @@ def draft_communities(streets: gpd.GeoDataFrame, residences: gpd.GeoDataFrame, *
     frame["street"] = "草拟 draft"
     frame["urban_rural"] = "urban"
     frame["boundary"] = "draft"
-    frame["households"] = round_keeping_total(frame["households"].to_numpy())
-    frame["population"] = round_keeping_total(frame["population"].to_numpy())
     return _wgs84(frame, single=False)
 
 
 def draft_grids(communities: gpd.GeoDataFrame, streets: gpd.GeoDataFrame, residences: gpd.GeoDataFrame, *,
                 households_range: tuple[float, float], split_blocks: bool = False) -> gpd.GeoDataFrame:
-    """Draft grids tiling each community, coded community code + 3-digit sequence in reading order."""
+    """Draft grids tiling each community, coded community code + 3-digit sequence in reading order.
+
+    A residence across communities counts in each by area share, as in ``draft_communities``; the
+    grids of a community add up to the community's households as drafted (the whole numbers of all
+    communities are rounded together first, then each community's grids to its number).
+    """
     crs = metric_crs(streets)
     comms = communities.to_crs(crs)
     res = residences.to_crs(crs)
     street_geoms = np.asarray(streets.to_crs(crs).geometry.values)
-    tree = shapely.STRtree(shapely.point_on_surface(np.asarray(res.geometry.values)))
+    own = _own_roads(streets)
+    comm_geoms = np.asarray(comms.geometry.values)
+    r, c, share = _shares(comm_geoms, np.asarray(res.geometry.values))
+    totals = np.zeros((len(comms), len(PEOPLE)))
+    np.add.at(totals, c, _values(res)[r] * share[:, None])
+    whole = np.c_[round_keeping_total(totals[:, 0]), round_keeping_total(totals[:, 1])]
+    street_tree = shapely.STRtree(street_geoms)
     rows = []
-    for code, name, geom in zip(comms["code"], comms.get("name", comms["code"]), comms.geometry, strict=True):
-        inside = tree.query(geom, predicate="intersects")
-        near = shapely.STRtree(street_geoms).query(geom, predicate="intersects")
-        units = draft_units(geom, street_geoms[near], res.iloc[inside], households_range, split_blocks=split_blocks)
+    for k, (code, name, geom) in enumerate(zip(comms["code"], comms.get("name", comms["code"]), comm_geoms,
+                                               strict=True)):
+        mine = c == k
+        near = street_tree.query(geom, predicate="intersects")
+        units = draft_units(geom, street_geoms[near], _weighted(res, r[mine], share[mine]), households_range,
+                            split_blocks=split_blocks, own=None if own is None else own[near])
         geoms = np.array([u.geometry for u in units], dtype=object)
         row = float(np.sqrt(np.median(shapely.area(geoms)))) if len(geoms) else 100.0
-        hh = round_keeping_total(np.array([u.households for u in units]))
-        pop = round_keeping_total(np.array([u.population for u in units]))
-        for k, idx in enumerate(reading_order(geoms, row), start=1):
+        people = np.array([[u.households, u.population] for u in units]).reshape(-1, len(PEOPLE))
+        scale = np.divide(whole[k], totals[k], out=np.zeros(len(PEOPLE)), where=totals[k] > 0)
+        hh = round_keeping_total(people[:, 0] * scale[0])
+        pop = round_keeping_total(people[:, 1] * scale[1])
+        reasons = _reasons(units, hh, households_range)
+        for seq, idx in enumerate(reading_order(geoms, row), start=1):
             u = units[idx]
-            rows.append({"code": f"{code}{k:03d}", "name": f"{name}第{k}网格", "community_code": code,
-                         "households": hh[idx], "population": pop[idx], "blocks": u.blocks, "reason": u.reason,
-                         "boundary": "draft", "geometry": _polygon(u.geometry)})
+            rows.append({"code": f"{code}{seq:03d}", "name": f"{name}第{seq}网格", "community_code": code,
+                         "households": hh[idx], "population": pop[idx], "blocks": u.blocks,
+                         "reason": reasons[idx], "boundary": "draft", "geometry": _polygon(u.geometry)})
     if not rows:
         return gpd.GeoDataFrame({"code": []}, geometry=[], crs=4326)
     return _wgs84(gpd.GeoDataFrame(rows, crs=crs), single=True)

@@ -14,7 +14,8 @@ SOURCES = Path(__file__).resolve().parent.parent / "docs" / "sources"
 
 # The numbers of ../shared/reference/seed-rules.md, typed in again here (not read from the profiles).
 EXPECTED = {
-    "national": {"service_centre_m2_per_100_households": (30, "完整社区建设试点: 综合服务设施面积"),
+    "national": {"community_households": ([100, 700], "第六条"),
+                 "service_centre_m2_per_100_households": (30, "完整社区建设试点: 综合服务设施面积"),
                  "grid_households": ([300, 500], "§3.3 Urban 综合网格 size")},
     "yuxi": {"service_centre_m2_per_100_households": (30, "二(三)12"), "service_centre_min_m2": (400, "二(三)12")},
     "chifeng": {"community_households": ([1000, 2000], "三(二)1"),
@@ -86,7 +87,12 @@ def test_targets_and_funding(name: str) -> None:
 
 def test_rules_a_city_does_not_state_come_from_national() -> None:
     yuxi = load_profile("yuxi")
-    assert yuxi.get("community_households") is None  # Yuxi gives no number, nor does national
+    # Yuxi gives no number: the national default of the law on residents' committees (第六条) applies
+    size = yuxi.get("community_households")
+    assert yuxi.inherited("community_households") and size.profile == "national" and size.value == [100, 700]
+    # a city that states its own size overrides it
+    assert load_profile("zhuji").value("community_households") == [1500, 3000]
+    assert not load_profile("chifeng").inherited("community_households")
     grid = yuxi.get("grid_households")
     assert yuxi.inherited("grid_households") and grid.profile == "national" and grid.status == "secondary"
     assert not yuxi.inherited("service_centre_min_m2")
