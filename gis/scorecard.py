@@ -193,7 +193,7 @@ def _counted(key: str, rule: Rule | None, profile: Reads, meets: np.ndarray, *, 
 @_check("community_households", "new_community_households")
 def community_size(inputs: Inputs, profile: Reads) -> Measured:
     """Households per community against the profile's range (for new communities if that is all it gives)."""
-    size = profile.get("community_households") or profile.get("new_community_households")
+    size = profile.profile.size_rule()  # the two keys declared above; its own before an inherited one
     if size is None:
         return Measured()
     hh = inputs.households

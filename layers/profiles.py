@@ -98,6 +98,14 @@ class Profile:
         rule = self.get(key)
         return default if rule is None else rule.value
 
+    def size_rule(self) -> Rule | None:
+        """The community size to hold communities to: one this profile states itself (for all
+        communities, else for new ones) before one it inherits — a city that sizes only its new
+        communities is not held to the national range instead."""
+        rules = [r for r in (self.get("community_households"), self.get("new_community_households")) if r]
+        own = [r for r in rules if r.profile == self.name]
+        return (own or rules or [None])[0]
+
     def inherited(self, key: str) -> bool:
         rule = self.rules.get(key)
         return rule is not None and rule.profile != self.name
