@@ -81,8 +81,9 @@ def direct(demo_db: str) -> dict:
     result = Coverage.from_geodataframes(store.read("streets"), residences, facilities, types=[FIRST],
                                          gates=gates).solve()
     part = result.long[result.long["type"] == FIRST]
+    communities = store.count("communities")
     store.dispose()
-    return {"residences": len(part), "covered": int(part["covered"].sum()),
+    return {"communities": communities, "residences": len(part), "covered": int(part["covered"].sum()),
             "covered_straight": int(part["covered_straight"].sum()),
             "facilities": int((facilities["type"] == FIRST).sum()),
             "households_covered": float(result.summary()["households_covered"].iloc[0])}
@@ -113,7 +114,7 @@ def test_coverage_map_shows_every_layer_offline(shot, server: str, direct: dict,
     assert drawn["covered"] == direct["covered"]
     assert drawn["gaps"] > 0 and drawn["gapPeople"] > 0
     assert drawn["facilities"] >= direct["facilities"]  # every facility of the shown types
-    assert drawn["communities"] == 63
+    assert drawn["communities"] == direct["communities"]  # every community of the demo
     assert set(drawn["colours"]) <= {c for _, c in RATE_CLASSES} | {"#bdbdbd"}
     assert drawn["tiles"] == 0 and page.locator(".leaflet-tile").count() == 0  # basemap none: no tiles
     assert page.is_visible("#legend") and "社区户数覆盖率" in page.inner_text("#legend")

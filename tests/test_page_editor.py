@@ -118,14 +118,18 @@ def unexpected_errors(page, *statuses: int) -> list[str]:
     return [e for e in page.console_errors if not any(x in e for x in expected)]
 
 
+def neighbour_pairs(store: Store, community: str) -> list[tuple[str, str]]:
+    """Grids of the community and a neighbour sharing a boundary with each."""
+    grids = store.read("grids", where={"community_code": community}).set_index("code")
+    pairs = [(str(code), str(other)) for code, geom in grids.geometry.items()
+             for other, g2 in grids.geometry.drop(code).items() if geom.intersection(g2).length > 1e-4]
+    assert pairs, "no two neighbouring grids"
+    return pairs
+
+
 def grids_with_neighbours(store: Store, community: str) -> tuple[str, str]:
     """A grid of the community and a neighbour sharing a boundary with it."""
-    grids = store.read("grids", where={"community_code": community}).set_index("code")
-    for code, geom in grids.geometry.items():
-        for other, g2 in grids.geometry.drop(code).items():
-            if geom.intersection(g2).length > 1e-4:
-                return str(code), str(other)
-    raise AssertionError("no two neighbouring grids")
+    return neighbour_pairs(store, community)[0]
 
 
 def test_a_grid_manager_edits_a_boundary_and_it_is_saved_with_its_history(shot, page, served) -> None:
@@ -193,12 +197,15 @@ def test_a_stale_edit_shows_who_changed_the_grid_and_saves_nothing(shot, page, s
 
 def test_an_overlapping_edit_is_drawn_and_not_saved(shot, page, served) -> None:
     base, store = served
-    code, neighbour = grids_with_neighbours(store, manager_community(store))
-    before = edits.get(store, "grids", code)
-    into = store.read("grids", where={"code": neighbour}).geometry.iloc[0].point_on_surface()
     open_editor(page, base)
-    click_grid(page, store, code)
-    page.click("#edit")
+    for code, neighbour in neighbour_pairs(store, manager_community(store)):  # one with a vertex to push over
+        into = store.read("grids", where={"code": neighbour}).geometry.iloc[0].point_on_surface()
+        click_grid(page, store, code)
+        page.click("#edit")
+        if page.evaluate(PICK, ["outward", into.y, into.x, 30, neighbour]):
+            break
+        page.click("#cancel")
+    before = edits.get(store, "grids", code)
     drag_vertex(page, "outward", into, 30, neighbour, snap=False)  # a shared vertex, 30 px into the neighbour
     page.click("#save")
     page.wait_for_function("['ok', 'warn', 'bad'].includes(document.getElementById('msg').dataset.kind) && "
