@@ -20,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from shequ import __version__
 from shequ.api import analyses, auth, features, pages
 from shequ.api.crs import SUPPORTED
-from shequ.api.errors import ApiError, api_error_answer, json_answer
+from shequ.api.errors import json_answer
 from shequ.errors import ShequError
 from shequ.layers.schema import LAYERS
 from shequ.logs import configure
@@ -103,10 +103,6 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     @app.exception_handler(ShequError)
     def shequ_error(_request: Request, exc: ShequError) -> JSONResponse:
         return json_answer(exc)
-
-    @app.exception_handler(ApiError)
-    def api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return api_error_answer(exc)
 
     @app.exception_handler(RequestValidationError)
     def bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -3,7 +3,6 @@ answers a JSON client gets (the OGC exception shape ``{code, description, proble
 
 from __future__ import annotations
 
-from fastapi import HTTPException
 from fastapi.responses import JSONResponse
 
 from shequ import errors
@@ -27,17 +26,6 @@ RESPONSES = {400: {"description": "bad request (parameter, CRS, body)"}, 401: {"
              422: {"description": "the feature breaks a rule; nothing was written"},
              428: {"description": "If-Match is required"}}
 LOGIN_HOW = "POST /token with your user name and password, then send 'Authorization: Bearer <token>'"
-
-
-class ApiError(HTTPException):
-    """An HTTP answer of the API's own (a route's check before any use case runs)."""
-
-    def __init__(self, status_code: int, code: str, description: str, problems: list | None = None,
-                 headers: dict | None = None) -> None:
-        super().__init__(status_code, description, headers)
-        self.code = code
-        self.description = description
-        self.problems = problems
 
 
 def status_of(exc: errors.ShequError) -> int:
@@ -68,10 +56,3 @@ def json_answer(exc: errors.ShequError) -> JSONResponse:
     if exc.problems:
         body["problems"] = exc.problem_dicts()
     return JSONResponse(body, status_code=status_of(exc), headers=headers_of(exc) or None)
-
-
-def api_error_answer(exc: ApiError) -> JSONResponse:
-    body = {"code": exc.code, "description": exc.description}
-    if exc.problems:
-        body["problems"] = exc.problems
-    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)

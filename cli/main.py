@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import unicodedata
 
@@ -459,7 +460,10 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     settings = _settings()
-    configure(settings.log_level if args.command in ("serve",) else "WARNING", settings.log_json)
+    # the server logs what it does; a command prints its own account, and logs only when asked
+    # (SHEQU_LOG_LEVEL=INFO shows the timings of imports, analyses and drafts)
+    asked = "SHEQU_LOG_LEVEL" in os.environ
+    configure(settings.log_level if args.command == "serve" or asked else "WARNING", settings.log_json)
     try:
         return args.func(args)
     except LayerValidationError as exc:

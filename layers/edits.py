@@ -185,10 +185,3 @@ def history(store: Store, layer: str, key: str) -> list[dict]:
                     "user": r["user_name"], "at": at.isoformat(), "properties": json.loads(r["properties"]),
                     "geometry": shapely.from_wkb(r["wkb"]) if r["wkb"] is not None else None, "note": r["note"]})
     return out
-
-
-def last_version(store: Store, layer: str, key: str) -> int | None:
-    """The highest recorded version of a feature, present or deleted."""
-    with store.engine.connect() as conn:
-        return conn.execute(select(func.max(HISTORY.c.version)).where(HISTORY.c.layer == layer,
-                                                                      HISTORY.c.key == key)).scalar()

@@ -338,11 +338,6 @@ class Store:
             conn.execute(table.insert(), rows)
         return WriteResult(layer, len(rows), deleted)
 
-    def delete_all(self, layer: str) -> int:
-        with self.engine.begin() as conn:
-            self._check_not_referenced(conn, layer, set())
-            return conn.execute(delete(TABLES[layer])).rowcount
-
     def _check_keys(self, conn: Connection, spec: Layer, gdf: gpd.GeoDataFrame) -> list[Problem]:
         existing = self.keys(spec.name, conn)
         clash = gdf[spec.key].isin(existing)

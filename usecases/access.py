@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from shequ.errors import Forbidden, NotLoggedIn
 from shequ.layers.schema import LAYERS
-from shequ.layers.users import ROLES, User
+from shequ.layers.users import User
 from shequ.settings import Settings
 
 #: whoever runs the command line on the machine: they can read the database file itself, so they are
@@ -47,14 +47,6 @@ ROLES_FOR: dict[Action, tuple[str, ...] | None] = {
 ANALYSES = frozenset({Action.COVERAGE, Action.LIFECIRCLES, Action.SCORECARD})
 
 
-def allowed(user: User | None, action: Action, settings: Settings) -> bool:
-    try:
-        require(user, action, settings)
-    except (NotLoggedIn, Forbidden):
-        return False
-    return True
-
-
 def require(user: User | None, action: Action, settings: Settings) -> User | None:
     """``user`` if they may do ``action``; else ``NotLoggedIn`` or ``Forbidden`` saying why."""
     if action in ANALYSES and settings.analyses_access == "public":
@@ -81,9 +73,3 @@ def require_edit(user: User | None, layer: str, areas: list[str | None]) -> User
         if outside:
             raise Forbidden(f"{user.name} looks after {', '.join(user.areas)}; community {outside[0]} is not theirs")
     return user
-
-
-def roles_table() -> dict[str, dict[str, bool]]:
-    """Action × role: allowed with a login (for docs and the access matrix test)."""
-    login = Settings(analyses_access="login")
-    return {str(a): {r: allowed(User("x", r), a, login) for r in ROLES} for a in Action}

@@ -101,12 +101,6 @@ class CoverageQuery:
             raise InvalidInput(f"search beyond must be between 0 and {MAX_DISTANCE_M:,.0f} m")
         return cls(tuple(codes), level, tuple(sorted(pairs)), area, box, beyond)
 
-    @property
-    def longest_m(self) -> float:
-        """The furthest any walk of this query goes (for the candidate search)."""
-        ths = thresholds(self.types, level=self.level, overrides=dict(self.distances))
-        return max((t.distance_m for t in ths.values()), default=0.0) + self.search_beyond_m
-
 
 def resolve_types(names: Iterable[str] | None) -> list[str]:
     """Type codes from codes or Chinese/English names, in order, without repeats."""
