@@ -68,7 +68,7 @@ def households_range(profile: Profile, rule: str, given: str | None) -> tuple[tu
         raise InvalidInput(f"profile {profile.name!r} states no {rule}: pass --households LOW-HIGH "
                            "or a profile that states one (zhuji: 1 500–3 000, chifeng: 1 000–2 000)")
     lo, hi = r.value
-    return (float(lo), float(hi)), f"profile {profile.name}: {r.citation} [{r.status}]"
+    return (float(lo), float(hi)), f"profile {profile.name}: {r.citation}"
 
 
 def _refuse_official(ws: Workspace, layer: str, replace_official: bool) -> None:
