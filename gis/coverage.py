@@ -264,10 +264,10 @@ class Coverage:
             line_d, line_src = _straight(res_m, fac_m[rows], rows)
             frames.append(pd.DataFrame({
                 "residence": np.arange(n_res), "type": t,
-                "distance_m": dist, "facility_id": np.where(src >= 0, fac_ids[np.maximum(src, 0)], None),
+                "distance_m": dist, "facility_id": _ids(fac_ids, src),
                 "covered": dist <= limit + DISTANCE_TOLERANCE_M,
                 "straight_m": line_d,
-                "straight_facility_id": np.where(line_src >= 0, fac_ids[np.maximum(line_src, 0)], None),
+                "straight_facility_id": _ids(fac_ids, line_src),
                 "covered_straight": line_d <= limit + DISTANCE_TOLERANCE_M, "island": island,
             }))
         long = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -278,6 +278,13 @@ class Coverage:
     @property
     def types(self) -> list[str]:
         return list(self.thresholds)
+
+
+def _ids(ids: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """The facility id of each index, None where there is none (-1, or no facility at all near)."""
+    if not len(ids):
+        return np.full(len(index), None, dtype=object)
+    return np.where(index >= 0, ids[np.maximum(index, 0)], None)
 
 
 def _straight(res: np.ndarray, fac: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

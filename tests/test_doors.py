@@ -271,3 +271,17 @@ def test_a_grid_patch_reads_the_grid_once_and_checks_topology_once(demo_copy: st
     assert len(reads) == 2, reads  # and its siblings, once
     assert len(checks) == 1  # one topology check gives the refusals and the gap warnings
     assert "warnings" in r.json()
+
+
+def test_an_area_with_no_facility_within_reach_is_zero_not_an_error(harbin: str) -> None:
+    """Within a 5-minute walk (300 m) of the west community's homes there is no market at all."""
+    client = _client(harbin)
+    headers = _bearer(client, "planner")
+    r = client.post("/analyses/coverage", json={"types": ["market"], "level": "5min", "area": "230102001001"},
+                    headers=headers)
+    assert r.status_code == 200, r.text
+    (row,) = r.json()["summary"]
+    assert row["households_rate"] == 0 and row["households"] == 300
+    assert {f["properties"]["market_facility"] for f in r.json()["residences"]["features"]} == {None}
+    page = client.get("/maps/coverage?types=market&level=5min&area=230102001001", headers=headers)
+    assert page.status_code == 200 and "0 / 300" in page.text

@@ -15,7 +15,8 @@ import pandas as pd
 from branca.element import MacroElement
 
 from shequ.layers import catalog
-from shequ.web.offline import ATTRIBUTION, OfflineMap
+from shequ.web.offline import ATTRIBUTION, OfflineMap, Verbatim
+from shequ.web.render import macro
 
 if TYPE_CHECKING:  # the result's type only: web draws, it does not compute
     from shequ.gis.coverage import CoverageResult
@@ -68,17 +69,6 @@ def _area_style(color: str):
     return lambda _feature: {"color": color, "weight": 1, "fillOpacity": 0.12}
 
 
-def _legend(items: list[tuple[str, str, str]], title: str, note: str) -> str:
-    rows = "".join(
-        f'<div><span style="display:inline-block;width:12px;height:12px;background:{color};'
-        f'{"border-radius:6px;" if shape == "dot" else ""}margin-right:6px;opacity:.8"></span>'
-        f"{html.escape(label)}</div>"
-        for color, label, shape in items)
-    return (f'<div id="legend" style="position:fixed;bottom:24px;left:12px;z-index:9999;background:#fff;'
-            f'padding:8px 10px;border:1px solid #999;border-radius:4px;font:12px/1.5 sans-serif;max-width:320px">'
-            f'<b>{html.escape(title)}</b>{rows}<div style="color:#555;margin-top:4px">{html.escape(note)}</div></div>')
-
-
 def coverage_map(result: CoverageResult, *, gaps: gpd.GeoDataFrame | None = None,
                  areas: gpd.GeoDataFrame | None = None, streets: gpd.GeoDataFrame | None = None,
                  communities: gpd.GeoDataFrame | None = None, circles: gpd.GeoDataFrame | None = None,
@@ -100,7 +90,7 @@ def coverage_map(result: CoverageResult, *, gaps: gpd.GeoDataFrame | None = None
     minx, miny, maxx, maxy = res.total_bounds
     m = OfflineMap(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=14)
     if page_title:
-        m.get_root().header.add_child(folium.Element(f"<title>{html.escape(title)}</title>"))
+        m.get_root().header.add_child(Verbatim(macro("map.html", "title", title)))
     for tiles in tile_layers:
         tiles.add_to(m)
 
@@ -183,9 +173,8 @@ def coverage_map(result: CoverageResult, *, gaps: gpd.GeoDataFrame | None = None
            else "Coloured by straight-line distance (a circle), which overstates coverage; walking distances in "
                 "each tooltip. ")
     note = (f"{how}{ATTRIBUTION}" + (f" · distance status: {result.thresholds[first].status}" if first else ""))
-    m.get_root().html.add_child(folium.Element(_legend(
-        [(COVERED, "已覆盖 covered", "dot"), (UNCOVERED, "未覆盖 not covered", "dot"),
-         (GAP, "缺口 gap area (people in popup)", "box"), ("#9e9e9e", "道路 streets", "box"), *legend_extra],
-        title, note)))
+    legend = [(COVERED, "已覆盖 covered", "dot"), (UNCOVERED, "未覆盖 not covered", "dot"),
+              (GAP, "缺口 gap area (people in popup)", "box"), ("#9e9e9e", "道路 streets", "box"), *legend_extra]
+    m.get_root().html.add_child(Verbatim(macro("map.html", "legend", legend, title, note)))
     m.fit_bounds([[miny, minx], [maxy, maxx]])
     return m

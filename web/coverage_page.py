@@ -5,6 +5,9 @@ Renders only: the analysis is ``shequ.usecases.coverage`` (the routes in ``shequ
 Everything a page loads is served by the app (offline by default); a basemap is opt-in (Tianditu with
 the user's key, or any XYZ template), and a GCJ-02 basemap gets the data shifted to it
 (``shequ.layers.chinacrs``) so nothing is offset.
+
+The map is folium; the panel beside it is ``web/templates/coverage_panel.html`` (the form, the numbers,
+the downloads, the life-circle audit, the notes), put in the frame by ``shequ.web.pages.framed_map``.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import html
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -29,13 +31,16 @@ from shequ.errors import InvalidInput
 from shequ.layers import catalog
 from shequ.layers.chinacrs import transform_geometries
 from shequ.web.coverage_map import PALETTE, _geojson, coverage_map
-from shequ.web.offline import to_html
-from shequ.web.pages import framed_map, t
-from shequ.web.report import NONE, STATUS_COLOURS, STATUS_ZH
+from shequ.web.offline import Verbatim, to_html
+from shequ.web.pages import framed_map
+from shequ.web.render import fragment, pct
+from shequ.web.report import NONE
 
 LEVELS = ("5min", "10min", "15min")
 MODES = ("network", "straight")
 BASEMAPS = ("none", "tianditu", "xyz")
+#: the coverage modes as the form offers them: (value, Chinese, English)
+MODE_LABELS = [("network", "步行网络距离", "Walking network"), ("straight", "直线距离", "Straight line")]
 #: Tianditu web-Mercator tiles (CGCS2000, which matches WGS84 to well under a metre: no shift)
 TIANDITU = "https://t{s}.tianditu.gov.cn/DataServer?T={layer}_w&x={x}&y={y}&l={z}&tk={tk}"
 TIANDITU_ATTRIBUTION = "天地图 Tianditu © 国家地理信息公共服务平台"
@@ -101,7 +106,9 @@ def parse_view(mode: str | None, basemap: str | None, tk: str | None, url: str |
     if basemap == "tianditu" and not re.fullmatch(r"[A-Za-z0-9]{8,64}", tk):
         raise InvalidInput("the Tianditu basemap needs your key: tk=… (from the Tianditu site)",
                            zh="天地图底图需要您的密钥 tk（天地图官网申请）")
-    if basemap == "xyz" and not (re.fullmatch(r"https?://[^\s\"'<>\\]+", url)
+    # braces only as Leaflet placeholders ({z}, {s}, {-y}): folium compiles each layer's script as a Jinja
+    # template, so "{{", "{%" or "{#" in a tile URL would be run on the server
+    if basemap == "xyz" and not (re.fullmatch(r"https?://(?:[^\s\"'<>\\{}]|\{-?\w+\})+", url)
                                  and all(k in url for k in ("{z}", "{x}")) and ("{y}" in url or "{-y}" in url)):
         raise InvalidInput("the XYZ basemap needs a tile URL template such as https://…/{z}/{x}/{y}.png",
                            zh="XYZ 底图需要瓦片地址，如 https://…/{z}/{x}/{y}.png")
@@ -119,10 +126,6 @@ def _rate_colour(rate: object) -> str:
     if rate is None or not np.isfinite(float(rate)):
         return NONE
     return next(colour for low, colour in RATE_CLASSES if float(rate) >= low)
-
-
-def _pct(value: object) -> str:
-    return "—" if value is None or not np.isfinite(float(value)) else f"{float(value):.0%}"
 
 
 def _shift(gdf: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
@@ -188,11 +191,11 @@ def _choropleth(comm: gpd.GeoDataFrame, params: CoverageParams) -> folium.GeoJso
     fields, aliases = ["name", "code", "households"], ["社区 community", "代码 code", "户数 households"]
     for k in params.types:
         col = f"{types[k].name_zh} {types[k].name_en}"
-        shown[col] = [f"{_pct(a)} (直线 straight {_pct(b)})"
+        shown[col] = [f"{pct(a)} (直线 straight {pct(b)})"
                       for a, b in zip(comm[f"rate_{k}"], comm[f"rate_straight_{k}"], strict=True)]
         fields.append(col)
         aliases.append(col)
-    shown["mean"] = [_pct(v) for v in mean]
+    shown["mean"] = [pct(v) for v in mean]
     fields.append("mean")
     aliases.append("平均 mean" if len(params.types) > 1 else "覆盖率 rate")
     how = "步行 walking" if params.mode == "network" else "直线 straight-line"
@@ -273,35 +276,26 @@ def coverage_map_for(outcome: Any, params: CoverageParams) -> folium.Map:
                         page_title=False)
 
 
-def _options(items: Iterable[tuple[str, str, bool]]) -> str:
-    return "".join(f'<option value="{html.escape(v)}"{" selected" if sel else ""}>{html.escape(label)}</option>'
-                   for v, label, sel in items)
-
-
-def _area_select(communities: gpd.GeoDataFrame, area: str) -> str:
-    """All, then each street (9-digit prefix) and its communities by name."""
-    out = [_options([("", "全部社区 All communities", not area)])]
+def _area_streets(communities: gpd.GeoDataFrame, area: str) -> list[tuple[str, list[tuple[str, str, bool]]]]:
+    """The area choices after "all": each street (9-digit prefix), then its communities by name."""
     if communities.empty:
-        return out[0]
+        return []
     comm = communities.assign(_code=communities["code"].astype(str)).sort_values("_code")
+    streets = []
     for prefix, group in comm.groupby(comm["_code"].str[:9], sort=True):
         street = next((str(s) for s in group.get("street", pd.Series(dtype=object)).dropna()), "")
-        head = f"{prefix} {street}".strip()
         opts = [(prefix, f"整个街道 whole street {prefix} ({len(group)})", area == prefix)]
         opts += [(c, f"{n} ({c})", area == c) for c, n in zip(group["_code"], group["name"].astype(str), strict=True)]
-        out.append(f'<optgroup label="{html.escape(head)}">{_options(opts)}</optgroup>')
-    return "".join(out)
+        streets.append((f"{prefix} {street}".strip(), opts))
+    return streets
 
 
-def _form(params: CoverageParams, communities: gpd.GeoDataFrame, counts: pd.Series) -> str:
+def _form(params: CoverageParams, communities: gpd.GeoDataFrame, counts: pd.Series) -> dict[str, Any]:
+    """What the form offers: the facility types (those chosen first), levels, areas, modes, basemaps."""
     types = catalog.load_facility_types()
     listed = list(dict.fromkeys([*params.types, *counts.index]))
     # the page's language first, the other beside it: the catalog's names in both
-    boxes = "".join(
-        f'<label class="sq-check"><input type="checkbox" name="types" value="{k}"'
-        f'{" checked" if k in params.types else ""}> {t(types[k].name_zh, types[k].name_en)} <span class="muted">'
-        f"{t(types[k].name_en, types[k].name_zh)} ({int(counts.get(k, 0))})</span></label>"
-        for k in listed if k in types)
+    boxes = [(k, types[k].name_zh, types[k].name_en, int(counts.get(k, 0))) for k in listed if k in types]
     levels = catalog.load_life_circle_levels()
     level_opts = [("", "按设施类型 per facility type (catalog)", params.level is None)]
     for code in LEVELS:
@@ -309,98 +303,22 @@ def _form(params: CoverageParams, communities: gpd.GeoDataFrame, counts: pd.Seri
         walk = lv.walk_distance_m.value
         d = walk[-1] if isinstance(walk, (list, tuple)) else walk
         level_opts.append((code, f"{lv.name_zh} {lv.name_en} ({d:g} m)", params.level == code))
-    radios = "".join(
-        f'<label class="sq-check"><input type="radio" name="mode" value="{v}"{" checked" if params.mode == v else ""}>'
-        f" {t(zh, en)}</label>" for v, zh, en in (("network", "步行网络距离", "Walking network"),
-                                                  ("straight", "直线距离", "Straight line")))
     base_opts = [("none", "无（道路为底图）None: streets from the data", params.basemap == "none"),
                  ("tianditu", "天地图 Tianditu (需密钥 key)", params.basemap == "tianditu"),
                  ("xyz", "XYZ 瓦片地址 tile URL", params.basemap == "xyz")]
-    return f"""<form method="get" action="/maps/coverage" id="sq-coverage-form">
-<h3>{t("设施类型", "Facility types")}</h3><div class="sq-types">{boxes}</div>
-<label for="sq-level">{t("生活圈层级（距离）", "Life-circle level (distance)")}</label>
-<select id="sq-level" name="level">{_options(level_opts)}</select>
-<label for="sq-area">{t("区域", "Area")}</label><select id="sq-area" name="area">{_area_select(communities,
-                                                                                              params.area)}</select>
-<label>{t("覆盖计算方式", "Coverage by")}</label>{radios}
-<details{" open" if params.basemap != "none" else ""}><summary>{t("底图", "Basemap")}</summary>
-<select id="sq-basemap" name="basemap">{_options(base_opts)}</select>
-<label for="sq-tk">{t("天地图密钥 tk", "Tianditu key (tk)")}</label>
-<input type="text" id="sq-tk" name="tk" value="{html.escape(params.tk)}" autocomplete="off">
-<label for="sq-url">{t("XYZ 瓦片地址", "XYZ tile URL")}</label>
-<input type="text" id="sq-url" name="url" value="{html.escape(params.url)}" placeholder="https://…/{{z}}/{{x}}/{{y}}.png">
-<label class="sq-check"><input type="checkbox" name="gcj02" value="true"{" checked" if params.gcj02 else ""}>
-{t("该底图为 GCJ-02（高德、腾讯等）：数据随之偏移", "This basemap is GCJ-02 (Amap, Tencent…): shift the data to it")}
-</label></details>
-<button class="sq" type="submit">{t("更新地图", "Update map")}</button></form>"""
+    return {"type_boxes": boxes, "levels": level_opts, "streets": _area_streets(communities, params.area),
+            "modes": MODE_LABELS, "basemaps": base_opts}
 
 
-def _summary_line(row: dict, zh: str, en: str, what: str) -> str:
-    """One row of a type's summary: covered / total and rate, walking and straight-line."""
-    total = row.get(what, 0) or 0
-    return (f"<tr><td>{t(zh, en)}</td><td class=num>{row.get(f'{what}_covered', 0):,.0f} / {total:,.0f}"
-            f"<br><b>{_pct(row.get(f'{what}_rate'))}</b></td><td class=num>"
-            f"{row.get(f'{what}_covered_straight', 0):,.0f}<br><b>{_pct(row.get(f'{what}_rate_straight'))}"
-            "</b></td></tr>")
-
-
-def _summary_html(a: Any) -> str:
+def _summary(a: Any) -> list[dict[str, Any]]:
+    """Per facility type: its names, distance and the status of its source, and its summary row."""
     types = catalog.load_facility_types()
-    blocks = []
+    out = []
     for row in a.summary.to_dict("records"):
         k, th = row["type"], a.result.thresholds[row["type"]]
-        colour = STATUS_COLOURS.get(th.status, "#718096")
-        badge = (f'<span class="sq-badge" style="background:{colour}" title="{html.escape(th.source)}">'
-                 f'{t(STATUS_ZH.get(th.status, th.status), th.status)}</span>')
-
-        n_gaps, gap_people = row["gaps"], row["gap_population"]
-        gap_text = t(f"{n_gaps:,.0f} 处，{gap_people:,.0f} 人", f"{n_gaps:,.0f} areas, {gap_people:,.0f} people")
-        blocks.append(
-            f'<div class="sq-type" data-type="{k}"><b>{t(types[k].name_zh, types[k].name_en)}</b> '
-            f"≤ {th.distance_m:g} m {badge}<table class=sq><tr><th></th><th class=num>{t('步行', 'Walking')}</th>"
-            f"<th class=num>{t('直线', 'Straight line')}</th></tr>"
-            f"{_summary_line(row, '户数', 'Households', 'households')}"
-            f"{_summary_line(row, '人口', 'People', 'population')}"
-            f"<tr><td>{t('缺口', 'Gaps')}</td><td class=num colspan=2>{gap_text}</td></tr></table></div>")
-    return "".join(blocks)
-
-
-def _circles_html(a: Any) -> str:
-    if a.circles is None or a.circles.empty:
-        return ""
-    rows = "".join(
-        f"<tr><td>{html.escape(str(r['code']))}</td><td>{html.escape(str(r['level']))}</td>"
-        f"<td class=num>{r.get('population', 0):,.0f}</td><td>{html.escape(str(r.get('population_check', '')))}</td>"
-        f"<td>{html.escape(str(r.get('missing', '—')))}</td></tr>" for r in a.circles.to_dict("records"))
-    return (f"<h3>{t('生活圈评估', 'Life-circle audit')}</h3><table class=sq><tr><th>{t('代码', 'Code')}</th>"
-            f"<th>{t('层级', 'Level')}</th><th class=num>{t('人口', 'People')}</th><th>{t('人口规模', 'Size')}</th>"
-            f"<th>{t('缺少的必配设施', 'Required, missing')}</th></tr>{rows}</table>")
-
-
-#: the page's own styles; the map's position must beat folium's ``#map_… {left: 0%; top: 0%}`` rule
-PAGE_CSS = """<style>
-.folium-map{top:48px !important;left:340px !important;right:0 !important;bottom:0 !important}
-@media (max-width:900px){ .folium-map{left:280px !important}}
-@media (max-width:700px){ .folium-map{top:45% !important;left:0 !important}}
-#legend{left:auto !important;right:10px;bottom:22px !important;max-width:260px !important}
-.sq-types{max-height:190px;overflow-y:auto;border:1px solid #ccd;border-radius:4px;background:#fff;padding:2px 6px}
-.sq-panel label.sq-check{display:block;margin:2px 0;color:#222;cursor:pointer}
-.sq-type{margin:8px 0 10px}.sq-type table.sq td{vertical-align:top}
-.sq-badge{display:inline-block;padding:0 5px;border-radius:3px;color:#fff;font-size:11px}
-.sq-panel details{margin:8px 0}.sq-panel summary{cursor:pointer;color:#2f5a82}
-ul.sq-notes{padding-left:18px;margin:4px 0}ul.sq-notes li{font-size:12px;color:#555;margin:2px 0}
-.leaflet-control-layers{max-height:calc(100vh - 170px);overflow-y:auto;font-size:12px}
-@media (max-width:900px){ #legend{font-size:11px !important;max-width:210px !important;max-height:32vh;overflow-y:auto}
-.leaflet-control-layers{max-height:38vh;font-size:11px}}
-</style>"""
-
-
-def downloads(params: CoverageParams) -> str:
-    """Links to the numbers behind the map: per residence (GeoJSON) and per type and zone (CSV)."""
-    q = html.escape(params.query(mode="network", basemap="none"))
-    return (f'<p class="muted" id="sq-downloads">{t("下载数据：", "Download: ")}'
-            f'<a href="/maps/coverage/residences.geojson?{q}">{t("各居住单元 GeoJSON", "residences (GeoJSON)")}</a>'
-            f' · <a href="/maps/coverage/summary.csv?{q}">{t("汇总 CSV", "summary (CSV)")}</a></p>')
+        out.append({"type": k, "zh": types[k].name_zh, "en": types[k].name_en, "distance_m": th.distance_m,
+                    "status": th.status, "source": th.source, "row": row})
+    return out
 
 
 def coverage_page(outcome: Any, params: CoverageParams, communities: gpd.GeoDataFrame,
@@ -408,23 +326,11 @@ def coverage_page(outcome: Any, params: CoverageParams, communities: gpd.GeoData
     """The whole page: the map in the shared frame, the form and the numbers on the left."""
     a = outcome
     m = coverage_map_for(a, params)
-    zh, en = a.area_label
-    shift_note = t("数据已由 WGS84 偏移为 GCJ-02 以对齐底图；导出的数据仍为 WGS84。",
-                   "The data is shifted from WGS84 to GCJ-02 to match the basemap; exports stay WGS84.")
-    shifted = f'<div class="msg warn" id="sq-shifted">{shift_note}</div>' if params.gcj02 else ""
-    notes = "".join(f"<li>{t(z, e)}</li>" for z, e in a.notes)
-    n_res, n_comm = len(a.result.residences), len(a.communities)
-    counts = t(f"{n_res} 个居住单元，{n_comm} 个社区", f"{n_res} residences, {n_comm} communities")
-    panel = (f"<h2>{t('覆盖地图', 'Coverage map')}</h2>{_form(params, communities, type_counts)}"
-             f"<h3>{t('覆盖情况', 'Coverage')}: {t(zh, en)}</h3>{shifted}"
-             f'<p class="muted">{counts}</p>'
-             f'<div id="sq-summary">{_summary_html(a)}</div>{downloads(params)}{_circles_html(a)}'
-             f'<h3>{t("说明", "Notes")}</h3><ul class="sq-notes">{notes}</ul>')
-    m.get_root().header.add_child(folium.Element(PAGE_CSS))
-    # folium renders the panel as a Jinja template: braces from the data or the query (a tile URL) must
-    # not reach it as template syntax; as character references they read the same in the browser
-    panel = panel.replace("{", "&#123;").replace("}", "&#125;")
+    circles = None if a.circles is None or a.circles.empty else a.circles.to_dict("records")
+    panel = fragment("coverage_panel.html", params=params, **_form(params, communities, type_counts),
+                     area_label=a.area_label, n_residences=len(a.result.residences), n_communities=len(a.communities),
+                     summary=_summary(a), query=params.query(mode="network", basemap="none"), circles=circles,
+                     notes=a.notes)
+    m.get_root().header.add_child(Verbatim(fragment("coverage_style.html")))
     framed_map(m, "覆盖地图 Coverage map — shequ", panel, active="/maps/coverage")
     return to_html(m, "served")
-
-

@@ -4,7 +4,8 @@ Stock folium pulls Leaflet, jQuery, Bootstrap and fonts from public CDNs and til
 OpenStreetMap, so on a government intranet the page is blank. ``OfflineMap`` asks only for Leaflet,
 from the copy vendored in ``web/static/vendor`` (``scripts/vendor-assets.sh`` refreshes it), and
 has no tile layer: the data's own streets serve as a light basemap. ``to_html`` either inlines the
-assets (a self-contained file) or points them at the app's ``/static`` route.
+assets (a self-contained file) or points them at the app's ``/static`` route: the map puts the tags
+it is asked for into its page as it renders, nothing is searched and replaced in the page afterwards.
 """
 
 from __future__ import annotations
@@ -15,11 +16,39 @@ from importlib import resources
 from typing import ClassVar, Literal
 
 import folium
-from branca.element import MacroElement
+from branca.element import CssLink, Element, JavascriptLink, MacroElement
 from jinja2 import Template
 
-VENDOR_SCHEME = "shequ-vendor://"
 ATTRIBUTION = "© OpenStreetMap contributors"
+
+
+class Verbatim(Element):
+    """Rendered HTML put into a folium page as it is. ``folium.Element(html)`` compiles its HTML as a
+    Jinja template, so braces in the data or the query (a tile URL) would be read as template syntax;
+    here the HTML is a value the template prints, never template source."""
+
+    _template = Template("{{ this.markup }}")
+
+    def __init__(self, markup: str) -> None:
+        super().__init__()
+        self._name = "Verbatim"
+        self.markup = markup
+
+
+class _InlineScript(Element):
+    _template = Template("<script>{{ this.code }}</script>")
+
+    def __init__(self, code: str) -> None:
+        super().__init__()
+        self.code = code
+
+
+class _InlineStyle(Element):
+    _template = Template("<style>{{ this.css }}</style>")
+
+    def __init__(self, css: str) -> None:
+        super().__init__()
+        self.css = css
 
 
 class _MapExtras(MacroElement):
@@ -39,17 +68,33 @@ class _MapExtras(MacroElement):
 
 
 class OfflineMap(folium.Map):
-    """A folium Map whose only scripts are the vendored Leaflet files."""
+    """A folium Map whose only scripts are the vendored Leaflet files: linked from ``static_url/vendor``
+    or inlined, as ``assets`` says when the page is rendered (``to_html`` sets it)."""
 
-    default_js: ClassVar[list[tuple[str, str]]] = [("leaflet", f"{VENDOR_SCHEME}leaflet/leaflet.js")]
-    default_css: ClassVar[list[tuple[str, str]]] = [("leaflet_css", f"{VENDOR_SCHEME}leaflet/leaflet.css")]
+    default_js: ClassVar[list[tuple[str, str]]] = []
+    default_css: ClassVar[list[tuple[str, str]]] = []
+    #: (name, path under ``web/static/vendor``) of the scripts and stylesheets the map needs
+    vendor_js: ClassVar[list[tuple[str, str]]] = [("leaflet", "leaflet/leaflet.js")]
+    vendor_css: ClassVar[list[tuple[str, str]]] = [("leaflet_css", "leaflet/leaflet.css")]
 
     def __init__(self, **kwargs: object) -> None:
         kwargs.setdefault("tiles", None)
         kwargs.setdefault("prefer_canvas", True)
         attribution = str(kwargs.pop("attribution", ATTRIBUTION))
         super().__init__(**kwargs)
+        self.assets: tuple[Literal["inline", "served"], str] = ("inline", "/static")
         _MapExtras(attribution).add_to(self)
+
+    def render(self, **kwargs: object) -> None:
+        mode, static_url = self.assets
+        header = self.get_root().header
+        for name, path in self.vendor_js:
+            header.add_child(_InlineScript(_vendor_file(path).decode("utf-8")) if mode == "inline"
+                             else JavascriptLink(f"{static_url}/vendor/{path}"), name=name)
+        for name, path in self.vendor_css:
+            header.add_child(_InlineStyle(_inline_css(path)) if mode == "inline"
+                             else CssLink(f"{static_url}/vendor/{path}"), name=name)
+        super().render(**kwargs)
 
 
 def _vendor_file(path: str) -> bytes:
@@ -70,25 +115,14 @@ def _inline_css(path: str) -> str:
 
 def to_html(m: folium.Map, mode: Literal["inline", "served"] = "inline", static_url: str = "/static") -> str:
     """The map's HTML, with vendored assets inlined or linked to ``static_url/vendor``."""
-    html = m.get_root().render()
-    if mode == "served":
-        return html.replace(VENDOR_SCHEME, f"{static_url}/vendor/")
-
-    def script(match: re.Match) -> str:
-        return "<script>" + _vendor_file(match.group(1)).decode("utf-8") + "</script>"
-
-    def style(match: re.Match) -> str:
-        return "<style>" + _inline_css(match.group(1)) + "</style>"
-
-    html = re.sub(rf'<script src="{re.escape(VENDOR_SCHEME)}([^"]+)"></script>', script, html)
-    html = re.sub(rf'<link rel="stylesheet" href="{re.escape(VENDOR_SCHEME)}([^"]+)"/>', style, html)
-    if VENDOR_SCHEME in html:
-        raise RuntimeError("a vendored asset was not inlined; folium's tags changed")
-    return html
+    if isinstance(m, OfflineMap):
+        m.assets = (mode, static_url)
+    return m.get_root().render()
 
 
 def external_urls(html: str) -> list[str]:
-    """Every http(s) URL the page would load (scripts, styles, images) — must be empty offline."""
+    """Every http(s) URL the page would load (scripts, styles, images) — must be empty offline. (A check
+    on a finished page, for the tests; rendering never reads a page back.)"""
     tags = re.findall(r'<(?:script|link|img)[^>]+(?:src|href)="(https?://[^"]+)"', html)
     css = re.findall(r"url\(['\"]?(https?://[^)'\"]+)", html)
     return tags + css
