@@ -156,7 +156,7 @@ def _charts(card: Scorecard, profile) -> list[Markup]:
         charts.append(bar_chart(short["name"].astype(str).tolist(),
                                 short["centre_shortfall_m2"].astype(float).tolist(),
                                 title="综合服务设施面积缺口 Service-centre floor-area shortfall (top 30)", unit="m²"))
-    size = profile.get("community_households") or profile.get("new_community_households")
+    size = profile.size_rule()  # its own size before an inherited one
     if size is not None:
         ordered = c.sort_values("households", ascending=False).head(40)
         charts.append(bar_chart(ordered["name"].astype(str).tolist(),
