@@ -225,6 +225,7 @@ def test_english_switch_and_a_tablet(server: str, page) -> None:
 
 @pytest.mark.parametrize("query", ["types=kindergarden", "level=20min", "area=999", "area=510199900", "mode=walk",
                                    "basemap=google", "basemap=tianditu", "basemap=xyz&url=ftp://x/{z}/{x}/{y}",
+                                   "basemap=xyz&url=https://t/{z}/{x}/{y}.png?a=%7B%7B7*7%7D%7D",
                                    "gcj02=maybe", "types=" + ",".join(["kindergarten"] * 1 + ["market", "bank",
                                    "clinic", "pharmacy", "post_office", "bus_stop", "supermarket", "nursery"])])
 def test_bad_parameters_are_a_clear_400(server: str, query: str) -> None:
