@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_DB ?= demo/shequ.db
+# the tests run in two processes (pytest-xdist; the tests that share the demo stay in one); PARALLEL= runs them in one
+PARALLEL ?= -n 2 --dist loadgroup
 # Runtime needs SpatiaLite; the tests also need PostgreSQL + PostGIS (a throwaway cluster per run)
 # Chromium with a CJK font (page tests and screenshots, driven by Playwright; never `playwright install`)
 # and GDAL's command-line tools (a real OGC API client in the tests).
@@ -24,13 +26,13 @@ demo: deps venv
 test: deps-test venv
 	$(BIN)/ruff check .
 	scripts/lint-imports.sh
-	SHEQU_REQUIRE_POSTGIS=1 SHEQU_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q
+	SHEQU_REQUIRE_POSTGIS=1 SHEQU_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q $(PARALLEL)
 
 # The quick loop: lint, the import contracts, and every test but the browser and PostGIS ones.
 check: venv
 	$(BIN)/ruff check .
 	scripts/lint-imports.sh
-	$(BIN)/python -m pytest -q -m "not browser and not postgis"
+	$(BIN)/python -m pytest -q -m "not browser and not postgis" $(PARALLEL)
 
 # The walking-coverage benchmark (not part of `make test`): shequ against the networkx recipes and
 # pandana, in one process on the same data. pandana is AGPL and optional: if it does not install,

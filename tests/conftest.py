@@ -268,6 +268,7 @@ def live_server(app) -> Iterator[str]:
         thread.join(10)
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Markers by what a test uses: ``browser`` (Chromium), ``gdal`` (GDAL's command-line tools);
     ``postgis`` comes with the PostGIS variant of the backend fixtures."""
@@ -279,6 +280,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.gdal)
         if "postgres_url" in names:
             item.add_marker(pytest.mark.postgis)
+        if names & {"demo_db", "demo_copy"}:  # one worker builds the demo for all of them (pytest-xdist)
+            item.add_marker(pytest.mark.xdist_group("demo"))
 
 
 @pytest.fixture(autouse=True)
