@@ -10,8 +10,10 @@ and tipg (``limit`` ≤ 10 000, ``offset`` with next/prev links, ``numberMatched
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
+import shapely
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 from pydantic import BaseModel, Field
 
@@ -232,11 +234,7 @@ def remove(request: Request, collectionId: Collection, featureId: str, user: Use
 
 
 # ---- history ---------------------------------------------------------------------------------
-def _geojson(geom) -> dict | None:
-    import json
-
-    import shapely
-
+def _geojson(geom: shapely.Geometry | None) -> dict | None:
     return None if geom is None else json.loads(shapely.to_geojson(geom))
 
 

@@ -169,7 +169,9 @@ class CoverageOutcome:
 def coverage(ws: Workspace, query: CoverageQuery, *, user: User | None) -> CoverageOutcome:
     """Walking and straight-line coverage of the query's residences, for a user allowed to ask."""
     require(user, Action.COVERAGE, ws.settings)
-    return coverage_of(ws, query)
+    with timed("coverage asked", user=user.name if user else "anonymous", types=",".join(query.types),
+               level=query.level or "", area=query.area):
+        return coverage_of(ws, query)
 
 
 def coverage_of(ws: Workspace, query: CoverageQuery) -> CoverageOutcome:

@@ -29,23 +29,36 @@ FORMATS = {"geojson": ("application/geo+json", ".geojson"), "gpkg": ("applicatio
 
 
 def import_layer_file(ws: Workspace, path: str | Path, layer: str, *, mode: str = "append", crs: str | None = None,
-                      src_layer: str | None = None, lon: str | None = None, lat: str | None = None) -> ImportReport:
+                      src_layer: str | None = None, lon: str | None = None, lat: str | None = None,
+                      user: User | None = None) -> ImportReport:
     """One file into one layer; all or nothing, every problem named."""
     spec = get_layer(layer)
-    with timed("import", layer=spec.name, file=Path(path).name, mode=mode) as log:
+    with timed("import", layer=spec.name, file=Path(path).name, mode=mode, user=_who(user)) as log:
         report = import_file(ws.store, path, spec, mode=mode, crs=crs, src_layer=src_layer, lon=lon, lat=lat)
         log.update(inserted=report.result.inserted, deleted=report.result.deleted)
     return report
 
 
 def import_openstreetmap(ws: Workspace, path: str | Path, *, config: str | None = None, append: bool = False,
-                         show_progress: bool = True) -> tuple[dict[str, int], list[str]]:
+                         show_progress: bool = True, user: User | None = None) -> tuple[dict[str, int], list[str]]:
     """Streets, facilities and residences from an OpenStreetMap extract, in one transaction."""
-    with timed("import osm", file=Path(path).name, append=append) as log:
+    with timed("import osm", file=Path(path).name, append=append, user=_who(user)) as log:
         counts, notes = import_osm(ws.store, path, config=load_config(config), mode="append" if append else "replace",
                                    show_progress=show_progress)
         log.update(**counts)
     return counts, notes
+
+
+def _who(user: User | None) -> str:
+    """Who did it, for the log: the user, or the operating-system account running the command."""
+    if user is not None and user.name != "local":
+        return user.name
+    import getpass
+
+    try:
+        return f"local:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "local"
 
 
 @dataclass
@@ -101,7 +114,7 @@ def export(ws: Workspace, layer: str, *, fmt: str | None = "geojson", crs: str |
     if path is None:
         folder = Path(tempfile.mkdtemp(prefix="shequ-export-"))
         path = folder / f"{spec.name}{suffix}"
-    with timed("export", layer=spec.name, format=fmt, crs=crs, user=user.name if user else "") as log:
+    with timed("export", layer=spec.name, format=fmt, crs=crs, user=_who(user)) as log:
         frame = select(ws, spec.name, bbox=bbox, area=area)
         try:
             export_frame(frame, spec.name, path, fmt=fmt, crs=crs)
