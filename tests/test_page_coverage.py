@@ -300,3 +300,26 @@ def test_life_circles_and_a_fresh_page_after_an_edit(demo_copy: str) -> None:
     assert "数据中没有生活圈" not in after.text  # not the cached page
     assert json.dumps("生活圈 Life circles")[1:-1] in after.text  # the layer (folium writes names JSON-escaped)
     assert "Life-circle audit" in after.text and "LC5-test</td><td>5min" in after.text  # and its audit
+
+
+def test_a_planner_logs_in_from_the_page_and_the_map_appears_on_a_phone(demo_db: str, browser) -> None:
+    """Analyses need a login (the default): the page says so in Chinese with a login box, and after the
+    login the same address shows the map — on a phone-sized screen."""
+    with live_server(create_app(demo_db, Settings(database_url=demo_db, analyses_access="login"))) as base:
+        context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        response = page.goto(f"{base}/maps/coverage?types=kindergarten")
+        assert response.status == 401
+        assert "请先登录" in page.inner_text("main") and page.is_visible("#sq-login-box")
+        page.fill("#sq-login-box input[name=username]", "planner")
+        page.fill("#sq-login-box input[name=password]", "shequ-demo")
+        page.click("#sq-login-box button[type=submit]")
+        page.wait_for_selector(".leaflet-control-layers", timeout=30_000)
+        assert page.url.endswith("/maps/coverage?types=kindergarten")
+        assert "planner" in page.inner_text("#sq-user")
+        box = page.locator(".folium-map").bounding_box()
+        assert box["width"] >= 380 and box["height"] >= 300  # the map fills the phone's width
+        assert errors == []
+        context.close()
