@@ -43,6 +43,8 @@ class Field:
     personal: bool = False
     #: name in Shapefiles (dBase allows 10 characters); defaults to ``name``
     shp_name: str | None = None
+    #: other column names read as this field on import (an older name, a common spelling)
+    aliases: tuple[str, ...] = ()
 
     @property
     def dbf_name(self) -> str:
@@ -108,6 +110,30 @@ def _boundary_field(of: str) -> Field:
                  "边界状态（正式/草拟）", choices={"official": ("正式", "官方"), "draft": ("草拟", "草案", "草稿")},
                  default="official")
 
+SUBDISTRICTS = Layer(
+    name="subdistricts",
+    en="Streets and towns",
+    zh="街道（乡镇）",
+    description="Street offices (街道办事处) and towns (镇, 乡): the level above communities, with rules of its own "
+    "(e.g. a street service centre). A community belongs to the one its code's first 9 digits name. Not the street "
+    "network: that is `streets`.",
+    key="code",
+    geometry=("MultiPolygon",),
+    fields=(
+        Field("code", "str", "9-digit statistical division code: 6-digit county (GB/T 2260) + 3-digit street/town",
+              "9位统计用区划代码（县级6位+街道乡镇3位）", required=True, pattern=r"^\d{9}$",
+              pattern_hint="9 digits, e.g. 510104017"),
+        Field("name", "str", "Name of the street or town", "街道（乡镇）名称", required=True),
+        Field("district", "str", "District or county", "所属区（县）"),
+        Field("kind", "enum", "Street office (街道), town (镇) or township (乡)", "类型（街道/镇/乡）",
+              choices={"subdistrict": ("街道", "街道办事处", "街道办"), "town": ("镇",), "township": ("乡",)},
+              default="subdistrict"),
+        Field("households", "int", "Resident households", "户数", unit="households", **_COUNT),
+        Field("population", "int", "Resident population", "常住人口", unit="persons", **_COUNT),
+        _boundary_field("street or town"),
+    ),
+)
+
 COMMUNITIES = Layer(
     name="communities",
     en="Communities",
@@ -122,9 +148,15 @@ COMMUNITIES = Layer(
         Field("name", "str", "Community name", "社区名称", required=True),
         Field("street", "str", "Street (街道) or town the community belongs to", "所属街道（乡镇）"),
         Field("district", "str", "District or county", "所属区（县）"),
-        Field("urban_rural", "enum", "Urban community or rural village", "城乡类型",
-              choices={"urban": ("城镇", "城市", "社区", "u"), "rural": ("乡村", "农村", "村", "r")},
-              default="urban", shp_name="urb_rural"),
+        Field("kind", "enum", "Urban (城市), town (城镇) or rural (农村) community, in the documents' own words: "
+              "rules differ for each", "社区类型（城市/城镇/农村）",
+              choices={"urban": ("城市", "城市社区", "市", "社区", "u"), "town": ("城镇", "城镇社区", "镇", "t"),
+                       "rural": ("农村", "农村社区", "乡村", "村", "r")},
+              default="urban", aliases=("urban_rural", "urb_rural", "城乡类型")),
+        Field("established", "int", "Year the community was established (rules for new communities need it)",
+              "设立年份", minimum=1949),
+        Field("satisfaction", "float", "Residents' satisfaction, 0–100 (from a survey)", "居民满意度（0–100）",
+              minimum=0, shp_name="satisfact"),
         Field("households", "int", "Resident households", "户数", unit="households", **_COUNT),
         Field("population", "int", "Resident population", "常住人口", unit="persons", **_COUNT),
         _boundary_field("community"),
@@ -172,9 +204,17 @@ FACILITIES = Layer(
         Field("capacity", "int", "Capacity (places, beds or persons, by type)", "服务容量（座位/床位/人）", **_COUNT),
         Field("community_code", "str", "Code of the community it belongs to", "所属社区代码",
               references="communities", shp_name="comm_code"),
-        Field("status", "enum", "Existing or planned", "现状/规划",
-              choices={"existing": ("现状", "已建", "现有"), "planned": ("规划", "拟建", "在建")},
+        Field("status", "enum", "Existing, planned or under construction: only existing facilities count as built",
+              "现状/规划/在建",
+              choices={"existing": ("现状", "已建", "现有", "建成"), "planned": ("规划", "拟建"),
+                       "under_construction": ("在建", "施工中")},
               default="existing"),
+        Field("visits_per_year", "int", "Visits a year (whether it is used, not only in reach)", "年服务人次",
+              unit="visits", shp_name="visits_yr", **_COUNT),
+        Field("opening_hours_per_week", "float", "Opening hours a week", "每周开放小时", unit="h",
+              minimum=0, shp_name="open_h_wk"),
+        Field("unit_owned", "bool", "Owned by a work unit (单位) and opened to residents", "单位设施向居民开放",
+              shp_name="unit_owned"),
     ),
 )
 
@@ -197,6 +237,11 @@ RESIDENCES = Layer(
         Field("children", "int", "Residents aged 0–14", "0–14岁儿童", unit="persons", **_COUNT),
         Field("estimated", "bool", "Figures are estimates (see data/osm_import.json), not counts",
               "数据为估算值", default=False),
+        Field("migrants", "int", "Rural migrant workers living here (农民工)", "农民工人数", unit="persons", **_COUNT),
+        Field("built", "int", "Year the development was built (rules for new developments, 新建小区, need it)",
+              "建成年份", minimum=1900),
+        Field("self_governance_unit", "str", "Self-governance unit below the grid (院落, 楼栋)",
+              "自治单元（院落/楼栋）", shp_name="self_unit"),
         Field("community_code", "str", "Code of the community it belongs to", "所属社区代码",
               references="communities", shp_name="comm_code"),
     ),
@@ -238,11 +283,12 @@ STREETS = Layer(
 )
 
 LAYERS: dict[str, Layer] = {
-    layer.name: layer for layer in (COMMUNITIES, GRIDS, FACILITIES, RESIDENCES, LIFE_CIRCLES, STREETS)
+    layer.name: layer for layer in (SUBDISTRICTS, COMMUNITIES, GRIDS, FACILITIES, RESIDENCES, LIFE_CIRCLES,
+                                    STREETS)
 }
 
 #: Layers whose features other layers reference must be written before them.
-WRITE_ORDER = ["communities", "grids", "lifecircles", "streets", "facilities", "residences"]
+WRITE_ORDER = ["subdistricts", "communities", "grids", "lifecircles", "streets", "facilities", "residences"]
 
 
 def get_layer(name: str) -> Layer:

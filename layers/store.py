@@ -193,6 +193,9 @@ class Store:
                     raise RuntimeError(f"{layer.name} lacks the required column {f.name!r}: rebuild this database")
                 sql_type = _SQL_TYPES[f.type]().compile(dialect=self.engine.dialect)
                 conn.execute(text(f'ALTER TABLE {layer.name} ADD COLUMN "{f.name}" {sql_type}'))
+                old = next((a for a in f.aliases if a in columns[layer.name]), None)
+                if old:  # the field's older name (communities.urban_rural → kind): keep its values
+                    conn.execute(text(f'UPDATE {layer.name} SET "{f.name}" = "{old}"'))
 
     def dispose(self) -> None:
         self.engine.dispose()

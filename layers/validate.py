@@ -34,7 +34,7 @@ def map_columns(columns: Iterable[str], layer: Layer) -> dict[str, str]:
     names: dict[str, str] = {}
     for f in layer.fields:
         # f.name[:10]: how GDAL cuts long names when another tool wrote the Shapefile
-        for alias in (f.name, f.dbf_name, f.zh, f.name[:10]):
+        for alias in (f.name, f.dbf_name, f.zh, f.name[:10], *f.aliases):
             names.setdefault(alias.lower(), f.name)
     mapping: dict[str, str] = {}
     for col in columns:

@@ -66,8 +66,16 @@ def streets() -> gpd.GeoDataFrame:
                  LineString([(104.079, 30.649), (104.093, 30.656)])], crs=4326)
 
 
-SAMPLES = {"communities": communities, "grids": grids, "facilities": facilities, "residences": residences,
-           "lifecircles": lifecircles, "streets": streets}
+def subdistricts() -> gpd.GeoDataFrame:
+    """锦官驿街道, the street of both sample communities (their codes' first 9 digits), and its neighbour."""
+    return gpd.GeoDataFrame({"code": [CODE_A[:9], "510104018"], "name": ["锦官驿街道", "书院街街道"],
+                             "district": ["锦江区"] * 2, "kind": ["街道", "街道"], "households": [3850, None]},
+                            geometry=[MultiPolygon([box(104.080, 30.650, 104.092, 30.655)]),
+                                      MultiPolygon([box(104.080, 30.655, 104.092, 30.660)])], crs=4326)
+
+
+SAMPLES = {"subdistricts": subdistricts, "communities": communities, "grids": grids, "facilities": facilities,
+           "residences": residences, "lifecircles": lifecircles, "streets": streets}
 
 
 def write(gdf: gpd.GeoDataFrame, path: Path) -> Path:

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from shequ.layers.profiles import RULES, ProfileError, load_profile, shipped
+from shequ.layers.profiles import APPLIED, MARKDOWN_HEADING, RULES, ProfileError, load_profile, markdown_table, shipped
 
-SOURCES = Path(__file__).resolve().parent.parent / "docs" / "sources"
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = ROOT / "docs" / "sources"
 
 # The numbers of ../shared/reference/seed-rules.md, typed in again here (not read from the profiles).
 EXPECTED = {
@@ -32,6 +33,9 @@ EXPECTED = {
                 "service_centre_m2_per_100_households": (30, "四(二)"),
                 "new_community_service_centre_min_m2": (500, "四(二)"),
                 "grid_manager_required": (True, "二(四)"), "social_workers_min": (1, "四(三)")},
+    "jilin": {"facilities_in_use": (True, "三(三)"), "migrants_covered": (True, "三(三)"),
+              "self_governance_units": (True, "三(二)"), "unit_facilities_open": (True, "三(五)"),
+              "satisfaction_min": (None, "二"), "annual_report": (True, "四(三)"), "pilot_years": (2, "四(二)")},
 }
 REQUIRED = {
     "yuxi": {"community_health_station", "emergency_shelter", "video_surveillance", "fire_facility"},
@@ -51,7 +55,7 @@ FUNDING = {"chifeng": {10000}, "zhuji": {100000}, "xingtai": {100000, 50000, 200
 
 
 def test_the_shipped_profiles() -> None:
-    assert shipped() == ["chifeng", "national", "xingtai", "yuxi", "zhuji"]
+    assert shipped() == ["chifeng", "jilin", "national", "xingtai", "yuxi", "zhuji"]
     for name in shipped():
         profile = load_profile(name)
         assert profile.lineage[-1] == "national"
@@ -103,18 +107,20 @@ def _squash(text: str) -> str:
 
 
 def _quotes(doc: dict) -> list[tuple[str, str, str]]:
-    """(rule, source key, quote) for every quote in a profile file, list items included."""
+    """(rule, source key, quote) for every quote in a profile file: the rule's, its scope's, and those of
+    its list items and their scopes."""
     out = []
     for key, rule in doc["rules"].items():
-        if rule.get("quote"):
-            out.append((key, rule["source"], rule["quote"]))
+        out += [(key, rule["source"], q) for q in (rule.get("quote"), (rule.get("scope") or {}).get("quote")) if q]
         if isinstance(rule["value"], list):
-            out += [(key, rule["source"], item["quote"]) for item in rule["value"]
-                    if isinstance(item, dict) and item.get("quote")]
+            for k, item in enumerate(rule["value"]):
+                if isinstance(item, dict):
+                    out += [(f"{key}[{k}]", rule["source"], q)
+                            for q in (item.get("quote"), (item.get("scope") or {}).get("quote")) if q]
     return out
 
 
-@pytest.mark.parametrize("name", ["national", "yuxi", "chifeng", "zhuji", "xingtai"])
+@pytest.mark.parametrize("name", ["national", "yuxi", "chifeng", "zhuji", "xingtai", "jilin"])
 def test_every_quote_is_in_its_source_text(name: str) -> None:
     doc = json.loads((Path(__file__).resolve().parent.parent / "data" / "profiles" / f"{name}.json")
                      .read_text(encoding="utf-8"))
@@ -141,7 +147,7 @@ def _own(**rules) -> dict:
 
 def _rule(value, **kw) -> dict:
     return {"value": value, "unit": "households", "applies_to": "urban communities", "source": "ME",
-            "clause": "第三条", "status": "verified", **kw}
+            "clause": "第三条", "status": "verified", "scope": {"level": "community", "kinds": ["urban"]}, **kw}
 
 
 def test_a_users_own_profile_extends_national(tmp_path: Path) -> None:
@@ -159,6 +165,16 @@ def test_a_users_own_profile_extends_national(tmp_path: Path) -> None:
     ({"community_households": _rule([3000, 1500])}, "value must be [low, high]"),
     ({"service_centre_min_m2": _rule("400")}, "value must be a number"),
     ({"required_facilities": _rule([{"type": "kindergarden"}])}, "did you mean kindergarten"),
+    ({"community_households": {k: v for k, v in _rule([1, 2]).items() if k != "scope"}},
+     'missing scope (scope: whom the rule applies to, e.g. {"level": "community"}'),
+    ({"community_households": _rule([1, 2], scope="urban")}, "scope must be an object"),
+    ({"community_households": _rule([1, 2], scope={"level": "city"})}, "scope level 'city' is not one of"),
+    ({"community_households": _rule([1, 2], scope={"kinds": ["suburban"]})}, "scope kinds ['suburban']"),
+    ({"community_households": _rule([1, 2], scope={"established": "new"})}, "established needs since"),
+    ({"required_facilities": _rule([{"type": "kindergarten", "scope": {"level": "street"}}])},
+     "item 1: scope level 'street'"),
+    ({"satisfaction_min": _rule(None)}, "value is null: only a number rule may be null"),
+    ({"grid_manager_required": _rule(None, note="no number stated")}, "value is null"),
 ])
 def test_a_bad_profile_names_the_file_rule_and_reason(tmp_path: Path, rules: dict, message: str) -> None:
     path = _write(tmp_path, _own(**rules))
@@ -168,7 +184,7 @@ def test_a_bad_profile_names_the_file_rule_and_reason(tmp_path: Path, rules: dic
 
 
 def test_unknown_profile_and_circular_extends(tmp_path: Path) -> None:
-    with pytest.raises(ProfileError, match="shipped profiles are chifeng, national"):
+    with pytest.raises(ProfileError, match="shipped profiles are chifeng, jilin, national"):
         load_profile("beijing")
     path = tmp_path / "mine.json"
     _write(tmp_path, {**_own(), "extends": str(path)})  # extends itself
@@ -178,3 +194,114 @@ def test_unknown_profile_and_circular_extends(tmp_path: Path) -> None:
 
 def test_every_rule_key_has_a_kind_and_a_meaning() -> None:
     assert all(kind and meaning for kind, meaning in RULES.values())
+
+
+def test_a_number_the_document_does_not_state_is_null_with_a_note(tmp_path: Path) -> None:
+    rule = _rule(None, note="The document asks for it; no number stated.", scope={"level": "community"})
+    profile = load_profile(_write(tmp_path, _own(satisfaction_min=rule)))
+    assert profile.get("satisfaction_min").value is None
+
+
+def test_a_scope_the_source_year_sets(tmp_path: Path) -> None:
+    doc = _own(new_community_households=_rule([1000, 2000], scope={"kinds": ["urban"], "established": "new"}))
+    doc["sources"]["ME"]["year"] = 2024
+    scope = load_profile(_write(tmp_path, doc)).get("new_community_households").scope
+    assert (scope.kinds, scope.established, scope.since) == (("urban",), "new", 2024)
+    assert scope.describe() == ("2024年起新建的城市社区", "new (since 2024) urban communities")
+
+
+@pytest.mark.parametrize("name", ["national", "yuxi", "chifeng", "zhuji", "xingtai", "jilin"])
+def test_every_rule_and_item_states_its_scope(name: str) -> None:
+    doc = json.loads((ROOT / "data" / "profiles" / f"{name}.json").read_text(encoding="utf-8"))
+    for key, rule in doc["rules"].items():
+        assert isinstance(rule.get("scope"), dict) and rule["scope"], f"{name}.{key}: no scope"
+        if RULES[key][0] in ("facilities", "funding", "targets"):
+            for k, item in enumerate(rule["value"]):
+                assert isinstance(item.get("scope"), dict) and item["scope"], f"{name}.{key}[{k}]: no scope"
+
+
+def _items(profile, key: str, **match) -> list:
+    rule = profile.get(key)
+    return [(item, rule.item_scope(item)) for item in rule.value
+            if all(item.get(k) == v for k, v in match.items())]
+
+
+def test_the_scopes_the_documents_state() -> None:
+    xingtai = load_profile("xingtai")
+    for key in ("new_community_households", "new_community_service_centre_min_m2"):  # 二(三), 四(二): new urban
+        scope = xingtai.get(key).scope
+        assert (scope.kinds, scope.established, scope.since) == (("urban",), "new", 2018), key
+    assert xingtai.get("service_centre_m2_per_100_households").scope.everyone
+    funds = {(f["item_zh"], f["value"]): s.kinds for f, s in _items(xingtai, "funding")}  # 六(二)
+    assert funds[("社区工作经费", 100000)] == ("urban",) and funds[("社区工作经费", 50000)] == ("town",)
+    assert funds[("党组织服务群众专项经费", 100000)] == ("town",)
+    for t, s in _items(xingtai, "targets"):
+        if "农村" in t["quote"]:
+            assert s.kinds == ("rural",), t
+        if "市辖区" in t["quote"]:
+            assert s.city_districts, t
+    assert all(s.city_districts for _, s in _items(xingtai, "required_facilities", type="convenience_service_point"))
+    assert not any(s.city_districts for _, s in _items(xingtai, "required_facilities", type="emergency_shelter"))
+
+    chifeng = load_profile("chifeng").get("service_centre_m2_per_100_households").scope  # 三(二)1 新建小区
+    assert (chifeng.level, chifeng.established, chifeng.since) == ("development", "new", 2008)
+    assert chifeng.kinds == ("urban", "town")
+
+    zhuji = load_profile("zhuji")
+    assert zhuji.get("street_centre_min_m2").scope.level == "subdistrict"  # 二(四)15 街道
+    assert "street_service_centre" not in {i["type"] for i in zhuji.value("required_facilities")}
+    assert zhuji.get("new_community_service_centre_min_m2").scope.established == "new"
+    assert [s.level for _, s in _items(zhuji, "targets", rule="five_star")].count("subdistrict") == 1
+
+    national = load_profile("national")
+    rural = [s for t, s in _items(national, "targets") if "农村" in t["quote"]]
+    assert rural and all(s.kinds == ("rural",) for s in rural)
+
+
+def test_co_location() -> None:
+    xingtai = load_profile("xingtai")
+    co = xingtai.get("co_located_types")
+    assert co.clause == "四(二)" and "同址落实" in co.quote and co.profile == "xingtai"
+    assert {"community_service_station", "elderly_day_care", "community_health_centre", "culture_sports_room",
+            "one_stop_service_hall", "party_member_room", "police_room"} == set(co.value)
+    metres = xingtai.get("co_location_m")
+    assert metres.value == 50 and metres.status == "assumption" and metres.profile == "national"
+    assert "no document gives a number" in metres.note.lower()
+
+
+def test_jilin_asks_without_numbers() -> None:
+    jilin = load_profile("jilin")
+    assert jilin.sources["JL"]["year"] == 2019 and jilin.lineage == ("jilin", "national")
+    own = [r for r in jilin.rules.values() if r.profile == "jilin"]
+    assert all(r.clause and r.source == "JL" for r in own)
+    assert all(r.quote for r in own if r.key != "required_facilities")
+    satisfaction = jilin.get("satisfaction_min")
+    assert satisfaction.value is None and satisfaction.status == "verified"
+    assert "no number stated" in satisfaction.note.lower()
+    for key in ("facilities_in_use", "migrants_covered", "self_governance_units", "unit_facilities_open"):
+        assert "no number stated" in jilin.get(key).note.lower(), key
+
+
+def test_the_example_in_docs_loads(tmp_path: Path) -> None:
+    text = (ROOT / "docs" / "profiles.md").read_text(encoding="utf-8")
+    example = json.loads(re.search(r"```json\n(.*?)```", text, re.S).group(1))
+    profile = load_profile(_write(tmp_path, example))
+    assert profile.get("new_community_service_centre_min_m2").scope.since == 2024
+    assert all(r.scope for r in profile.rules.values())
+
+
+def test_every_rule_key_says_how_shequ_applies_it() -> None:
+    assert set(APPLIED) == set(RULES) and all(APPLIED.values())
+
+
+def test_docs_profiles_md_holds_the_generated_table(capsys: pytest.CaptureFixture) -> None:
+    from shequ.cli import main
+
+    assert main(["profiles", "--markdown"]) == 0
+    generated = capsys.readouterr().out
+    assert generated == markdown_table() and generated.startswith(MARKDOWN_HEADING)
+    text = (ROOT / "docs" / "profiles.md").read_text(encoding="utf-8")
+    assert text[text.index(MARKDOWN_HEADING):] == generated, (
+        "docs/profiles.md is out of date: replace its last section with `shequ profiles --markdown`")
+    for name in shipped():
+        assert f"### `{name}`" in generated

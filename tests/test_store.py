@@ -50,7 +50,7 @@ def test_write_then_read_gives_the_same_features(store: Store) -> None:
     assert list(residences.geom_type) == ["Polygon", "Point"]
     assert len(residences.geometry.iloc[0].interiors) == 1
     communities = store.read("communities")
-    assert list(communities["urban_rural"]) == ["urban", "urban"]
+    assert list(communities["kind"]) == ["urban", "town"]  # 城镇 is a town community (邢台 六(二)), not urban
     assert set(communities.geom_type) == {"MultiPolygon"}
 
 
