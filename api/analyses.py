@@ -20,6 +20,7 @@ from shequ.api.ogc import Collection, parse_bbox, parse_crs
 from shequ.layers.exporting import analysis_geojson
 from shequ.usecases import lifecircles, transfer
 from shequ.usecases.coverage import CoverageQuery, coverage
+from shequ.usecases.progress import progress
 from shequ.usecases.scorecards import scorecard
 
 router = APIRouter(tags=["analyses and exports 分析与导出"])
@@ -69,6 +70,15 @@ def community_scorecard(request: Request, user: User,
     prof = outcome.profile
     return {"profile": prof.name, "lineage": list(prof.lineage), "rules": frame_json(outcome.card.rules),
             "communities": frame_json(outcome.card.communities), "notes": outcome.notes}
+
+
+@router.get("/analyses/progress", summary="Progress towards a profile's dated targets: gap in communities, "
+            "years left, trend", responses=RESPONSES)
+def target_progress(request: Request, user: User,
+                    profile: Annotated[str, Query(pattern="^[a-z0-9_]{1,32}$")] = "national") -> dict:
+    """Each dated target of the profile beside today's scorecard; today's scorecard is saved as the
+    profile's run of the day, so the trend of later calls includes it."""
+    return progress(workspace(request), profile, user=user, record=False).as_dict()
 
 
 @router.get("/analyses/lifecircles", summary="Life-circle audit: required facilities per level", responses=RESPONSES)

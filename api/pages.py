@@ -22,12 +22,14 @@ from shequ.api.errors import status_of
 from shequ.errors import ShequError
 from shequ.layers.exporting import analysis_geojson
 from shequ.usecases.coverage import CoverageOutcome, CoverageQuery, coverage, service_area_frame
+from shequ.usecases.progress import progress
 from shequ.usecases.scorecards import community_card, scorecard
 from shequ.usecases.workspace import ResultCache, Workspace
 from shequ.web.coverage_page import CoverageParams, coverage_page, parse_view, service_areas_geojson
 from shequ.web.editor import editor_page
 from shequ.web.exports_page import exports_page
 from shequ.web.pages import error_page
+from shequ.web.progress_page import progress_page
 from shequ.web.scorecard_page import community_scorecard_page, scorecard_overview_page
 
 
@@ -162,6 +164,14 @@ def community_scorecard(request: Request, code: str, user: User, profile: str = 
     snap = ws.snapshot()
     return HTMLResponse(_pages_cache(ws, request).get(snap.version, ("community", profile, code),
                                                       lambda: community_scorecard_page(card)))
+
+
+@pages.get("/reports/progress", response_class=HTMLResponse)
+def target_progress(request: Request, user: User, profile: str = "national") -> HTMLResponse:
+    """Progress towards the profile's dated targets: the gap in communities, years left, the trend of the
+    saved runs (today's scorecard is saved as the run of the day). Not kept in the page cache: the trend
+    changes by the day, not with the data."""
+    return HTMLResponse(progress_page(progress(workspace(request), profile, user=user, record=False)))
 
 
 @pages.get("/edit/grids", response_class=HTMLResponse)

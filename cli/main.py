@@ -195,9 +195,17 @@ def cmd_lifecircle(args: argparse.Namespace) -> int:
 def cmd_draft(args: argparse.Namespace) -> int:
     import geopandas as gpd
 
-    from shequ.usecases.drafting import DRAFT_NOTE, draft_communities, draft_grids
+    from shequ.usecases.drafting import DRAFT_NOTE, draft_communities, draft_grids, draft_subdistricts
 
     ws = _workspace(args)
+    if args.what == "subdistricts":
+        run = draft_subdistricts(ws, replace_official=args.replace_official)
+        print(f"drafted {len(run.units)} streets and towns from the communities' codes"
+              + (f"; replaced {run.replaced}" if run.replaced else ""))
+        for u in run.units.head(args.show).itertuples():
+            print(f"  {u.code}  {u.name}  {getattr(u, 'households', 0):>8,} households")
+        print(f"note: {DRAFT_NOTE}; marked boundary = draft")
+        return 0
     if args.what == "communities":
         districts = gpd.read_file(args.districts) if args.districts else None
         run = draft_communities(ws, profile=args.profile, households=args.households, districts=districts,
@@ -265,15 +273,56 @@ def cmd_report(args: argparse.Namespace) -> int:
         target = r.get("target")
         goal = "" if _isna(target) else \
             f"  target {target:.0%}" + ("" if _isna(r.get("target_year")) else f" by {int(r['target_year'])}")
-        print(f"  {int(r['meeting']):>4} / {int(r['communities']):<4} {r['share']:>5.0%}  {r['label']}  "
-              f"[{r['status']}]{goal}")
+        share = "    —" if _isna(r.get("share")) else f"{r['share']:>5.0%}"
+        counts = (("not_applicable", "not applicable"), ("not_in_data", "not in the data"))
+        aside = [f"{int(r[c])} {w}" for c, w in counts if not _isna(r.get(c)) and r.get(c)]
+        print(f"  {int(r['meeting']):>4} / {int(r['communities']):<4} {share}  {str(r['label']).strip()}  "
+              f"[{r['status']}]{goal}" + (f"  ({', '.join(aside)})" if aside else ""))
+    print("wrote " + ", ".join(str(f) for f in done.files))
+    return 0
+
+
+def cmd_progress(args: argparse.Namespace) -> int:
+    from shequ.usecases.access import LOCAL
+    from shequ.usecases.progress import write_progress
+
+    done = write_progress(_workspace(args), args.profile, args.out, user=LOCAL, local=True)
+    o, prof = done.outcome, done.outcome.profile
+    print(f"progress of {o.communities} communities towards the targets of profile {prof.name} "
+          f"({' → '.join(prof.lineage)}) on {o.today.isoformat()}; "
+          + (f"{len(o.runs)} earlier run(s), the first on {o.runs[0]}" if o.runs else "no earlier run saved")
+          + ("; today's run saved" if o.recorded is not None else ""))
+
+    def pct(share: float | None) -> str:
+        return "—" if share is None else f"{share:.0%}"
+
+    if o.measured:
+        print(f"  {_pad('target (whom it counts)', 56)} {'year':>4} {'left':>4}  {'now':<16} {'gap':>4}  trend")
+    for p in o.measured:
+        now = f"{p.meeting}/{p.communities} {pct(p.share)}/{pct(p.target)}"
+        trend = " → ".join([pct(point.share) for point in p.trend] + [pct(p.share)]) if p.trend else "—"
+        left = "" if p.years_left is None else str(p.years_left)
+        label = p.label if len(p.label) <= 32 else p.label[:31] + "…"
+        label = f"{label} ({p.scope})" if p.scope else label
+        label = label if len(label) <= 56 else label[:55] + "…"
+        missing = "—" if p.gap is None else str(p.gap)
+        print(f"  {_pad(label, 56)} {p.year or '':>4} {left:>4}  {now:<16} {missing:>4}  {trend}"
+              + ("" if p.state in ("met", "behind") else f"  ({p.state_en}" + (f": {p.reason})" if p.reason else ")")))
+    if o.not_measured:
+        print("not measured:")
+    for p in o.not_measured:
+        goal = f"{pct(p.target)} by {p.year}" if p.target is not None else f"by {p.year}"
+        print(f"  {p.rule} {goal}: {p.reason}")
     print("wrote " + ", ".join(str(f) for f in done.files))
     return 0
 
 
 def cmd_profiles(args: argparse.Namespace) -> int:
-    from shequ.layers.profiles import RULES, load_profile, shipped
+    from shequ.layers.profiles import RULES, load_profile, markdown_table, shipped
 
+    if args.markdown:  # the section of docs/profiles.md: every rule, clause, scope, how it is applied, status
+        print(markdown_table([args.name] if args.name else None), end="")
+        return 0
     if not args.name:
         for name in shipped():
             p = load_profile(name)
@@ -286,10 +335,11 @@ def cmd_profiles(args: argparse.Namespace) -> int:
         r = p.rules.get(key)
         if r is None:
             continue
-        value = r.value if not isinstance(r.value, list) or len(r.value) <= 2 or not isinstance(r.value[0], dict) \
-            else f"{len(r.value)} items"
+        items = isinstance(r.value, list) and r.value and isinstance(r.value[0], dict)
+        value = f"{len(r.value)} item{'s' if len(r.value) > 1 else ''}" if items else r.value
         inherited = f"  [from {r.profile}]" if r.profile != p.name else ""
-        print(f"  {key:<38} {value!s:<22} {r.unit:<18} {r.citation}{inherited}")
+        scope = "" if r.scope.everyone else f"  — {r.scope.describe()[1]}"
+        print(f"  {key:<38} {value!s:<22} {r.unit:<18} {r.citation}{inherited}{scope}")
     return 0
 
 
@@ -404,8 +454,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--buffer", type=float, default=25.0, help="corridor half-width along streets, metres")
     s.set_defaults(func=cmd_lifecircle)
 
-    s = sub.add_parser("draft", help="draft community or grid boundaries from streets and residences")
-    s.add_argument("what", choices=["communities", "grids"])
+    s = sub.add_parser("draft", help="draft community or grid boundaries from streets and residences, or streets "
+                       "and towns (街道/乡镇) from the communities")
+    s.add_argument("what", choices=["communities", "grids", "subdistricts"])
     s.add_argument("--households", metavar="LOW-HIGH", help="target households per unit, e.g. 1500-3000 "
                    "(default: the profile's community_households or grid_households)")
     s.add_argument("--profile", default="national", help="policy profile (name or .json file)")
@@ -432,9 +483,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--profile", default="national", help="policy profile (name or .json file)")
     r.add_argument("--out", default="out/report", help="output folder (default out/report)")
     r.set_defaults(func=cmd_report)
+    r = reports.add_parser("progress", help="progress towards the profile's dated targets (gap in communities, "
+                           "years left, trend of the saved runs): HTML, CSV, XLSX; saves today's run")
+    r.add_argument("--profile", default="national", help="policy profile (name or .json file)")
+    r.add_argument("--out", default="out/progress", help="output folder (default out/progress)")
+    r.set_defaults(func=cmd_progress)
 
     s = sub.add_parser("profiles", help="list the policy profiles, or show one's rules with their sources")
     s.add_argument("name", nargs="?")
+    s.add_argument("--markdown", action="store_true", help="print every rule with its clause, scope, how shequ "
+                   "applies it and status, as Markdown (the table of docs/profiles.md)")
     s.set_defaults(func=cmd_profiles)
 
     s = sub.add_parser("user", help="add, list or remove users of the API (roles: planner, grid_manager, bureau, "

@@ -639,7 +639,7 @@ def draft_communities(streets: gpd.GeoDataFrame, residences: gpd.GeoDataFrame, *
     frame["code"] = frame["county"] + DRAFT_STREET_CODE + seq
     frame["name"] = frame["district"].fillna("") + "草拟社区" + frame["code"].str[-3:]
     frame["street"] = "草拟 draft"
-    frame["urban_rural"] = "urban"
+    frame["kind"] = "urban"  # a draft cannot tell; the planner sets town or rural communities
     frame["boundary"] = "draft"
     return _wgs84(frame, single=False)
 
@@ -695,3 +695,27 @@ def summary(units: gpd.GeoDataFrame, households_range: tuple[float, float]) -> p
                          "share_in_range": [float(inside.mean()) if len(units) else np.nan],
                          "below": [int((units["households"] < lo).sum())],
                          "above": [int((units["households"] > hi).sum())]})
+
+
+def draft_subdistricts(communities: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Streets and towns (街道/乡镇) drawn from their communities: each the union of the communities whose
+    codes share its first 9 digits, named after their ``street`` field (WGS84). A draft: the official
+    boundary, where a bureau has one, is imported instead."""
+    comm = communities.to_crs(4326).reset_index(drop=True)
+    if comm.empty:
+        return gpd.GeoDataFrame({"code": [], "name": []}, geometry=[], crs=4326)
+    prefix = comm["code"].astype(str).str[:9]
+    street = comm["street"] if "street" in comm else pd.Series([None] * len(comm))
+    rows = []
+    for code in sorted(prefix.unique()):
+        mine = (prefix == code).to_numpy()
+        names = [str(n) for n in street[mine] if isinstance(n, str) and n.strip() and "draft" not in n]
+        district = comm["district"][mine].dropna() if "district" in comm else pd.Series(dtype=object)
+        people = {c: int(pd.to_numeric(comm.loc[mine, c], errors="coerce").fillna(0).sum())
+                  for c in ("households", "population") if c in comm}
+        where = str(district.iloc[0]) if len(district) else ""
+        rows.append({"code": code, "name": names[0] if names else f"{where}草拟街道{code[-3:]}",
+                     "district": district.iloc[0] if len(district) else None, "kind": "subdistrict", **people,
+                     "boundary": "draft", "geometry": _multipolygon(shapely.union_all(np.asarray(
+                         comm.geometry.values)[mine]))})
+    return _wgs84(gpd.GeoDataFrame(rows, crs=4326), single=False)

@@ -54,12 +54,16 @@ def test_zhuji_floor_area_size_and_staff() -> None:
     assert c.loc["510104001003", "centre_check"] == "floor area unknown"
     # community size 1 500–3 000
     assert list(c["size_check"]) == ["below", "within", "above"] and list(c["size_off_by"]) == [-300, 0, 400]
-    # 8–10 workers, +1 per 300–400 households above 2 000: 南 3 400 hh → 8 + 4 … 10 + 5
-    assert (c.loc["510104001003", "staff_needed_min"], c.loc["510104001003", "staff_needed_max"]) == (12, 15)
+    # 8–10 workers, +1 per *full* 300–400 households above 2 000
+    # (诸暨 二(三)12 "户数超过2000户的,每增300—400户可增配1人"):
+    # 南 3 400 hh, 1 400 above → 8 + ⌊1 400/400⌋ = 11 … 10 + ⌊1 400/300⌋ = 14
+    assert (c.loc["510104001003", "staff_needed_min"], c.loc["510104001003", "staff_needed_max"]) == (11, 14)
     assert (c.loc["510104001001", "staff_needed_min"], c.loc["510104001001", "staff_needed_max"]) == (8, 10)
-    # work funds ¥100 000 per 1 000 households
+    # work funds ¥100 000 per 1 000 households (诸暨 六 "每千户不低于10万元"), in proportion: 东 1 200 → ¥120 000;
+    # 南 is rural, and Zhuji's document is on urban communities: no amount
     work = [col for col in c.columns if col.startswith("funding_")]
-    assert 400_000 in c.loc["510104001003", work].tolist()
+    assert 120_000 in c.loc["510104001001", work].tolist()
+    assert c.loc["510104001003", work].isna().all()
     rules = card.rules.set_index("rule")
     assert rules.loc["community_households", "meeting"] == 1
     assert "二(一)4" in rules.loc["community_households", "source"]
@@ -86,8 +90,13 @@ def test_targets_sit_beside_the_measured_share() -> None:
     card = scorecard(_communities(), _facilities(), load_profile("national"))
     rules = card.rules
     present = rules[rules["rule"] == "service_centre_present"]
-    assert present["meeting"].iloc[0] == 3 and present["target"].iloc[0] == 1.0
-    assert present["target_year"].iloc[0] == 2025
+    # national: every urban and town community by 2025, 80 % of rural ones — each share over its own kind
+    urban = present[present["target_scope"].fillna("").str.contains("urban")].iloc[0]
+    assert (urban["meeting"], urban["communities"], urban["target"]) == (2, 2, 1.0)
+    assert urban["target_year"] == 2025
+    rural = present[present["target_scope"].fillna("").str.contains("rural") & ~present["target_scope"]
+                    .fillna("").str.contains("urban")].iloc[0]
+    assert (rural["meeting"], rural["communities"], rural["target"]) == (1, 1, 0.8)
     assert (rules["status"] != "").all()
 
 
@@ -131,7 +140,7 @@ def test_every_profile_renders_a_scorecard(demo_store: Store, profile: str, tmp_
     table = pd.read_csv(tmp_path / "scorecard_communities.csv")
     assert len(table) == demo_store.count("communities")
     sheets = pd.read_excel(tmp_path / "scorecard.xlsx", sheet_name=None)
-    assert set(sheets) == {"communities 社区", "rules 规则", "profile 配置"}
+    assert {"communities 社区", "rules 规则", "profile 配置", "verdicts 逐条结论", "priorities 优先事项"} <= set(sheets)
     assert len(sheets["profile 配置"]) == len(load_profile(profile).rules)
 
 

@@ -51,12 +51,13 @@ def test_staff_formula_at_the_threshold_and_one_household_above() -> None:
     # 8–10 full-time, +1 per 300–400 households above 2 000
     profile = _profile(staff_formula={"base": [8, 10], "above_households": 2000, "extra_per_households": [300, 400]})
     got = staff(_inputs([2000, 2001, 2300, 2400, 0]), profile)
-    # 2 001: 8 + ⌈1/400⌉ = 9 … 10 + ⌈1/300⌉ = 11; 2 300: 8 + ⌈300/400⌉ = 9 … 10 + ⌈300/300⌉ = 11; 2 400: 9 … 12
-    assert got.columns["staff_needed_min"].tolist() == [8, 9, 9, 9, 8]
-    assert got.columns["staff_needed_max"].tolist() == [10, 11, 11, 12, 10]
+    # a worker per *full* 300–400 households above 2 000 (诸暨 二(三)12 "每增300—400户可增配1人"):
+    # 2 001: 8 … 10 (one household adds nobody); 2 300: 8 + ⌊300/400⌋ = 8 … 10 + ⌊300/300⌋ = 11; 2 400: 9 … 11
+    assert got.columns["staff_needed_min"].tolist() == [8, 8, 8, 9, 8]
+    assert got.columns["staff_needed_max"].tolist() == [10, 10, 11, 11, 10]
     (row,) = got.rows
     assert row["rule"] == "staff" and row["meeting"] is None and row["communities"] == 5
-    assert row["label"] == ("community workers needed: 8–10 full-time, +1 per 300–400 households above 2,000 "
+    assert row["label"] == ("community workers needed: 8–10 full-time, +1 per full 300–400 households above 2,000 "
                             "(测试文件 第1条 (verified))")
 
 
@@ -108,7 +109,9 @@ def test_centre_floor_area_below_the_minimum() -> None:
     assert got.columns["centre_shortfall_m2"].tolist() == [150.0, 0.0, 350.0, 350.0]
     assert got.columns["centre_check"].tolist() == ["short", "meets", "no centre in the data", "floor area unknown"]
     (row,) = got.rows
-    assert row["rule"] == "service_centre" and (row["meeting"], row["share"]) == (1, 0.25)
+    # c3's centre has no floor area: not judged, so not counted as failing (1 of the 3 judged meets)
+    assert row["rule"] == "service_centre" and (row["meeting"], row["share"]) == (1, 1 / 3)
+    assert (row["communities"], row["not_judged"]) == (3, 1)
     assert row["label"] == "service-centre floor area 30 m²/100 households, ≥ 350 m² (the larger, per community)"
     (present,) = centre_present(CENTRES, profile).rows
     assert present["rule"] == "service_centre_present" and present["meeting"] == 3
@@ -137,7 +140,7 @@ def test_required_facilities_and_each_type() -> None:
     profile = _profile(required_facilities=[{"type": "police_room"}, {"type": "community_health_station",
                                                                        "clause": "第2条"}, {"type": "police_room"}])
     got = required_facilities(inputs, profile)
-    assert got.columns["required_present"].tolist() == [2, 1] and got.columns["required_total"] == 2
+    assert got.columns["required_present"].tolist() == [2, 1] and got.columns["required_total"].tolist() == [2, 2]
     assert got.columns["required_missing"] == ["", "社区卫生服务站"]
     assert got.rows[0]["meeting"] == 1
     each = required_each(inputs, profile).rows
@@ -153,7 +156,8 @@ def test_funding_per_households_and_urban_only() -> None:
         {"item": "ratio", "value": 1, "unit": "ratio"},  # not yuan: not shown
         {"item": "urban grant", "value": 50000, "unit": "CNY/year", "applies_to": "urban communities"}]))
     assert list(got.columns) == ["funding_0_cny", "funding_2_cny"]
-    assert got.columns["funding_0_cny"].tolist() == [300000, 100000]  # ⌈2 500/1 000⌉ × 100 000
+    # "每千户不低于10万元" (诸暨 六) is proportional: 2 500 households → ¥250 000, not ⌈2.5⌉ × 100 000
+    assert got.columns["funding_0_cny"].tolist() == [250000, 100000]
     assert got.columns["funding_2_cny"].tolist() == [50000, pd.NA]
     assert [r["unit"] for r in got.rows] == ["CNY/year per 1,000 households", "CNY/year"]
     assert got.rows[1]["label"] == "urban grant, urban communities"

@@ -18,7 +18,7 @@ from shequ.layers.profiles import shipped
 from shequ.logs import timed
 from shequ.usecases.access import LOCAL
 from shequ.usecases.coverage import CoverageQuery, coverage, write_files
-from shequ.usecases.drafting import DRAFT_NOTE, draft_communities, draft_grids
+from shequ.usecases.drafting import DRAFT_NOTE, draft_communities, draft_grids, draft_subdistricts
 from shequ.usecases.scorecards import write_report
 from shequ.usecases.transfer import import_openstreetmap
 from shequ.usecases.workspace import Workspace
@@ -61,6 +61,8 @@ def build(ws: Workspace, *, force: bool = False, out: str | Path | None = None,
         communities = draft_communities(ws, profile=COMMUNITY_PROFILE, districts=chengdu_districts(),
                                         replace_official=True)
         grids = draft_grids(ws, profile="national", split_blocks=True, replace_official=True)
+        streets = draft_subdistricts(ws, replace_official=True)
+        say(f"  drafted {len(streets.units)} streets and towns (街道) from the communities' codes")
         for run in (communities, grids):
             lo, hi = run.households_range
             say(f"  drafted {len(run.units)} {run.layer}, {run.in_range.mean():.0%} within {lo:,.0f}–{hi:,.0f} "

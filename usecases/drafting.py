@@ -23,7 +23,8 @@ from shequ.layers.validate import validate
 from shequ.logs import timed
 from shequ.usecases.workspace import Workspace
 
-__all__ = ["CHECKS", "DraftRun", "GridCheck", "check", "draft_communities", "draft_grids", "parse_range",
+__all__ = ["CHECKS", "DraftRun", "GridCheck", "check", "draft_communities", "draft_grids", "draft_subdistricts",
+           "parse_range",
            "write_findings"]
 
 DRAFT_NOTE = "drafted by shequ from streets and residences: a starting point to edit, not an official boundary"
@@ -116,6 +117,19 @@ def draft_grids(ws: Workspace, *, profile: str = "national", households: str | N
         written = ws.store.write("grids", _typed(frame, "grids"), mode="replace")
         log.update(units=len(frame))
     return DraftRun("grids", frame, rng, origin, written.deleted)
+
+
+def draft_subdistricts(ws: Workspace, *, replace_official: bool = False) -> DraftRun:
+    """Streets and towns (街道/乡镇) drawn from the communities, by their codes' first 9 digits."""
+    snap = ws.snapshot()
+    if snap.communities.empty:
+        raise NoData("drafting streets needs communities: import them or run shequ draft communities first")
+    _refuse_official(ws, "subdistricts", replace_official)
+    with timed("draft subdistricts") as log:
+        frame = boundaries.draft_subdistricts(snap.communities)
+        written = ws.store.write("subdistricts", _typed(frame, "subdistricts"), mode="replace")
+        log.update(units=len(frame))
+    return DraftRun("subdistricts", frame, (0.0, float("inf")), "the communities' codes", written.deleted)
 
 
 @dataclass

@@ -48,6 +48,7 @@ class CommunityCard:
     gap_messages: list[str]  # land of the community in no grid
     grid_range: tuple[float, float] | None
     facilities: pd.Series  # facility type → count inside the community
+    verdicts: pd.DataFrame  # this community's verdict on every rule: measure, reason, remedy
 
     @property
     def profile(self) -> Profile:
@@ -88,7 +89,8 @@ def _score(ws: Workspace, snap: Snapshot, prof: Profile) -> ScorecardOutcome:
             outcome = coverage_of(ws, CoverageQuery(types=default_types(snap)))
             zones = outcome.zones
             per_community = zones[zones["zone_kind"] == "communities"].drop(columns=["zone_kind", "name_zh"])
-        card = score(snap.communities, snap.facilities, prof, grids=snap.grids, coverage=per_community)
+        card = score(snap.communities, snap.facilities, prof, grids=snap.grids, coverage=per_community,
+                     residences=snap.residences, subdistricts=snap.subdistricts)
     return ScorecardOutcome(card, prof, snap.communities, notes(card, snap), shipped())
 
 
@@ -99,10 +101,18 @@ def notes(card: Scorecard, snap: Snapshot) -> list[str]:
     if snap.estimated:
         out.append("户数与人口为按 data/osm_import.json 规则的估算值，不是普查数。 Households and population are "
                    "estimates by the rule in data/osm_import.json, not census counts.")
+    v = card.verdicts
+    if len(v):
+        absent = v[(v["verdict"] == "not in the data") & v["rule"].str.startswith("required:")]["label_zh"].str.strip()
+        if absent.nunique():
+            out.append(f"数据中没有以下设施类型，相关条目显示为“数据中没有”，而非“缺”：{'、'.join(absent.unique())}。 "
+                       f"The data holds no facility of {absent.nunique()} required type(s): they read 'not in the "
+                       "data', not 'missing'. Import them to judge.")
     if "centre_check" in card.communities and card.communities["centre_check"].eq("no centre in the data").all():
-        out.append("数据中没有社区综合服务设施（或其面积），所有社区都显示为缺口。 The data holds no community "
-                   "service centre (or no floor area for one): every community shows the full requirement as "
-                   "its shortfall. Import the centres with floor_area_m2 to measure them.")
+        out.append("数据中没有社区综合服务设施（或其面积）：相关规则显示为“数据中没有”，不计为未达标。 "
+                   "The data holds no community service centre (or no floor area for one): the rules on it read "
+                   "'not in the data' and are not counted as missed. Import the centres with floor_area_m2 to "
+                   "measure them.")
     return out
 
 
@@ -134,7 +144,9 @@ def community_card(ws: Workspace, profile: str, code: str, *, user: User | None)
     if len(fac):
         hit = shapely.within(np.asarray(fac.geometry.values), mine.geometry.iloc[0])
         inside = fac[hit]["type"].value_counts()
-    return CommunityCard(overview, code, row, mine, grids, gap_messages, grid_range, inside)
+    verdicts = overview.card.verdicts
+    verdicts = verdicts[verdicts["code"].astype(str) == code].reset_index(drop=True)
+    return CommunityCard(overview, code, row, mine, grids, gap_messages, grid_range, inside, verdicts)
 
 
 @dataclass
@@ -154,11 +166,13 @@ def write_report(ws: Workspace, profile: str, out: str | Path, *, user: User | N
     out.mkdir(parents=True, exist_ok=True)
     card, prof = outcome.card, outcome.profile
     files = [out / "scorecard.html", out / "scorecard_communities.csv", out / "scorecard_rules.csv",
-             out / "scorecard.xlsx"]
+             out / "scorecard.xlsx", out / "scorecard_verdicts.csv", out / "scorecard_priorities.csv"]
     files[0].write_text(scorecard_html(card, prof, outcome.communities, notes=outcome.notes,
                                        attribution=ATTRIBUTION), encoding="utf-8")
     card.communities.to_csv(files[1], index=False, encoding="utf-8-sig")
     card.rules.to_csv(files[2], index=False, encoding="utf-8-sig")
+    card.verdicts.to_csv(files[4], index=False, encoding="utf-8-sig")
+    card.priorities.to_csv(files[5], index=False, encoding="utf-8-sig")
     profile_rules = pd.DataFrame([{"rule": r.key, "value": str(r.value), "unit": r.unit, "applies_to": r.applies_to,
                                    "source": r.source_title, "clause": r.clause, "status": r.status,
                                    "from_profile": r.profile, "quote": r.quote, "note": r.note}
@@ -166,5 +180,9 @@ def write_report(ws: Workspace, profile: str, out: str | Path, *, user: User | N
     with pd.ExcelWriter(files[3], engine="openpyxl") as xlsx:
         card.communities.to_excel(xlsx, sheet_name="communities 社区", index=False)
         card.rules.to_excel(xlsx, sheet_name="rules 规则", index=False)
+        card.verdicts.to_excel(xlsx, sheet_name="verdicts 逐条结论", index=False)
+        card.priorities.to_excel(xlsx, sheet_name="priorities 优先事项", index=False)
+        if len(card.subdistricts):
+            card.subdistricts.to_excel(xlsx, sheet_name="streets 街道", index=False)
         profile_rules.to_excel(xlsx, sheet_name="profile 配置", index=False)
     return ReportFiles(outcome, files)

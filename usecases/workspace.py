@@ -39,13 +39,15 @@ class Snapshot:
     communities: gpd.GeoDataFrame
     grids: gpd.GeoDataFrame
     lifecircles: gpd.GeoDataFrame
+    subdistricts: gpd.GeoDataFrame
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def read(cls, store: Store, version: tuple | None = None) -> Snapshot:
         return cls(version if version is not None else store.data_version(), store.read("streets"),
                    store.read("residences").reset_index(drop=True), store.read("facilities"),
-                   store.read("communities"), store.read("grids"), store.read("lifecircles"))
+                   store.read("communities"), store.read("grids"), store.read("lifecircles"),
+                   store.read("subdistricts"))
 
     @cached_property
     def metric_crs(self) -> CRS:

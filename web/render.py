@@ -26,7 +26,8 @@ STATUS_ZH = {"verified": "已核实", "secondary": "二手来源", "unverified":
 
 #: (path, Chinese, English) of the pages in the navigation bar
 NAV = [("/maps/coverage", "覆盖地图", "Coverage map"), ("/reports/scorecard", "评分卡", "Scorecards"),
-       ("/edit/grids", "网格编辑", "Grid editor"), ("/exports", "数据导出", "Exports"),
+       ("/reports/progress", "目标进度", "Progress"), ("/edit/grids", "网格编辑", "Grid editor"),
+       ("/exports", "数据导出", "Exports"),
        ("/docs", "接口文档", "API")]
 
 

@@ -175,7 +175,17 @@ def body_context(card: Scorecard, profile, communities: gpd.GeoDataFrame, *,
             "rules": card.rules.to_dict("records"), "charts": _charts(card, profile),
             "districts": _districts(card, communities), "colours": {"good": GOOD, "mid": MID, "bad": BAD},
             "columns": _columns(card), "communities_rows": c.to_dict("records"),
-            "profile_rules": _profile_rules(profile), "attribution": attribution}
+            "profile_rules": _profile_rules(profile), "attribution": attribution,
+            "streets": card.subdistricts.to_dict("records") if len(card.subdistricts) else [],
+            "priorities": _priorities(card)}
+
+
+def _priorities(card: Scorecard) -> list[tuple[str, list[dict]]]:
+    """Per street, its ranked remedies (most households moved for the least m² or fewest facilities)."""
+    p = card.priorities
+    if p is None or not len(p):
+        return []
+    return [(str(street), group.to_dict("records")) for street, group in p.groupby("street", sort=True)]
 
 
 def scorecard_body(card: Scorecard, profile, communities: gpd.GeoDataFrame, *,

@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 
 from shequ.layers import catalog
-from shequ.layers.profiles import Profile
 from shequ.web.offline import ATTRIBUTION
 from shequ.web.render import render, t
 from shequ.web.report import GOOD, MID, body_context, district_map
@@ -38,57 +37,15 @@ def scorecard_overview_page(outcome: Any) -> str:
                   **body_context(card, profile, communities, notes=outcome.notes, attribution=ATTRIBUTION))
 
 
-def _community_measure(rule: str, row: dict, names: dict, profile: Profile) -> tuple[str, bool | None]:
-    """This community's value for one scorecard rule, and whether it meets it (None: not judged)."""
-    missing = {s.strip() for s in str(row.get("required_missing") or "").split(",") if s.strip()}
-    if rule == "community_households":
-        off = row.get("size_off_by", 0)
-        text = f"{row['households']:,} 户 households" + (f" ({off:+,})" if off else "")
-        return text, row.get("size_check") == "within"
-    if rule == "service_centre_present":
-        return f"{row.get('centre_count', 0)} 处 centres", row.get("centre_count", 0) > 0
-    if rule == "service_centre":
-        return (f"{row.get('centre_m2', 0):,.0f} / {row.get('centre_required_m2', 0):,.0f} m² "
-                f"({row.get('centre_check', '')})"), row.get("centre_check") == "meets"
-    if rule == "service_centre_min_m2":
-        least = float(profile.value("service_centre_min_m2", 0) or 0)
-        return (f"{row.get('centre_m2', 0):,.0f} m²",
-                bool(row.get("centre_m2", 0) >= least and row.get("centre_area_unknown", 0) == 0))
-    if rule == "one_stop":
-        return f"{row.get('one_stop_m2', 0):,.0f} m² ({row.get('one_stop_check', '')})", row.get("one_stop_check") == \
-            "meets"
-    if rule == "required_facilities":
-        return f"{row.get('required_present', 0)} / {row.get('required_total', 0)}", \
-            row.get("required_present") == row.get("required_total")
-    if rule.startswith("required:"):
-        k = rule.split(":", 1)[1]
-        here = names[k].name_zh not in missing
-        return (t("有", "present") if here else t("缺", "missing")), here
-    if rule == "staff":
-        lo, hi = row.get("staff_needed_min"), row.get("staff_needed_max")
-        return (f"{lo}–{hi}" if hi != lo else f"{lo}") + " 人 people", None
-    if rule.startswith("funding_"):
-        v = row.get(f"{rule}_cny")
-        return ("—" if v is None or pd.isna(v) else f"{int(v):,} CNY"), None
-    if rule == "grids":
-        return f"{row.get('grids', 0)} ({row.get('grid_check', '')})", row.get("grid_check") == "meets"
-    return "—", None
-
-
-def _shortfalls(card: Any, row: dict, names: dict) -> list:
-    """What this community lacks, in both languages."""
+def _shortfalls(card: Any, verdicts: pd.DataFrame, row: dict, names: dict) -> list:
+    """What this community lacks and what would put it right, in both languages (the rules it does not
+    meet, each with its remedy; then walking coverage)."""
     shortfalls = []
-    if row.get("size_check") in ("below", "above"):
-        shortfalls.append(t(f"户数{'偏少' if row['size_check'] == 'below' else '偏多'} {abs(row['size_off_by']):,} 户",
-                            f"{abs(row['size_off_by']):,} households {row['size_check']} the range"))
-    if row.get("centre_shortfall_m2", 0) and row["centre_shortfall_m2"] > 0:
-        shortfalls.append(t(f"综合服务设施面积缺 {row['centre_shortfall_m2']:,.0f} m²",
-                            f"service-centre floor area short by {row['centre_shortfall_m2']:,.0f} m²"))
-    if row.get("required_missing"):
-        shortfalls.append(t(f"缺少应配设施：{row['required_missing']}",
-                            "missing required facilities: " + ", ".join(
-                                next((v.name_en for v in names.values() if v.name_zh == s.strip()), s.strip())
-                                for s in str(row["required_missing"]).split(","))))
+    missed = verdicts[(verdicts["verdict"] == "not met") & ~verdicts["rule"].astype(str).str.startswith("required:")]
+    for v in missed.to_dict("records"):
+        label_zh, label = str(v["label_zh"]).strip(), str(v["label"]).strip()
+        shortfalls.append(t(f"{label_zh}：{v.get('remedy_zh') or v.get('measure')}",
+                            f"{label}: {v.get('remedy') or v.get('measure')}"))
     for k in card.types:
         rate = row.get(f"coverage_{k}")
         if rate is not None and np.isfinite(rate) and rate < 1:
@@ -102,8 +59,8 @@ def community_scorecard_page(cc: Any) -> str:
     shortfalls, the required facilities present or missing, and its grids (a ``CommunityCard``)."""
     card, profile, code, row = cc.card, cc.profile, cc.code, cc.row
     names = catalog.load_facility_types()
-    rules = [(r, *_community_measure(str(r["rule"]), row, names, profile))
-             for r in card.rules.drop_duplicates("rule").to_dict("records")
+    mine = {v["rule"]: v for v in cc.verdicts.to_dict("records")}
+    rules = [(r, mine.get(r["rule"], {})) for r in card.rules.drop_duplicates("rule").to_dict("records")
              if not str(r["rule"]).startswith("target:")]
     geo, grids, grid_range = cc.community, cc.grids, cc.grid_range
     svg = ""
@@ -122,7 +79,7 @@ def community_scorecard_page(cc: Any) -> str:
     return render("scorecard_community.html", title=f"{row['name']} — 社区体检 Community scorecard",
                   active="/reports/scorecard", profile=profile, code=code, row=row, notes=cc.overview.notes,
                   **_bar(profile.name, cc.overview.profiles, cc.overview.communities, code), svg=svg,
-                  shortfalls=_shortfalls(card, row, names), coverage=coverage,
+                  shortfalls=_shortfalls(card, cc.verdicts, row, names), coverage=coverage,
                   coverage_query=urlencode({"area": code, "types": ",".join(card.types)}), rules=rules,
                   facilities=facilities, grids=grids.to_dict("records"), grid_range=grid_range,
                   gap_messages=cc.gap_messages, attribution=ATTRIBUTION)
