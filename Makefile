@@ -9,6 +9,9 @@ PORT ?= 8000
 DEMO_DB ?= demo/shequ.db
 # the tests run in two processes (pytest-xdist; the tests that share the demo stay in one); PARALLEL= runs them in one
 PARALLEL ?= -n 2 --dist loadgroup
+# pytest with bytecode caching on even where the environment turns it off (PYTHONDONTWRITEBYTECODE): without it
+# every worker re-compiles and re-rewrites ~300 modules, about 6 s a run
+PYTEST = env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest
 # Runtime needs SpatiaLite; the tests also need PostgreSQL + PostGIS (a throwaway cluster per run)
 # Chromium with a CJK font (page tests and screenshots, driven by Playwright; never `playwright install`)
 # and GDAL's command-line tools (a real OGC API client in the tests).
@@ -26,13 +29,14 @@ demo: deps venv
 test: deps-test venv
 	$(BIN)/ruff check .
 	scripts/lint-imports.sh
-	SHEQU_REQUIRE_POSTGIS=1 SHEQU_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q $(PARALLEL)
+	SHEQU_REQUIRE_POSTGIS=1 SHEQU_REQUIRE_BROWSER=1 $(PYTEST) -q $(PARALLEL)
 
-# The quick loop: lint, the import contracts, and every test but the browser and PostGIS ones.
+# The quick loop: lint, the import contracts, and every test but the browser and PostGIS ones
+# (the API fuzz sends 8 generated requests per operation here, 25 in `make test`).
 check: venv
 	$(BIN)/ruff check .
 	scripts/lint-imports.sh
-	$(BIN)/python -m pytest -q -m "not browser and not postgis" $(PARALLEL)
+	SHEQU_FUZZ_EXAMPLES=8 $(PYTEST) -q -m "not browser and not postgis" $(PARALLEL)
 
 # The walking-coverage benchmark (not part of `make test`): shequ against the networkx recipes and
 # pandana, in one process on the same data. pandana is AGPL and optional: if it does not install,

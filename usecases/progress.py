@@ -362,7 +362,7 @@ def write_progress(ws: Workspace, profile: str, out: str | Path, *, user: User |
     files[0].write_text(progress_html(outcome, attribution=ATTRIBUTION), encoding="utf-8")
     table = outcome.frame()
     table.to_csv(files[1], index=False, encoding="utf-8-sig")
-    with pd.ExcelWriter(files[2], engine="openpyxl") as xlsx:
+    with pd.ExcelWriter(files[2], engine="xlsxwriter") as xlsx:
         table.to_excel(xlsx, sheet_name="progress 进度", index=False)
         outcome.trend_frame().to_excel(xlsx, sheet_name="trend 趋势", index=False)
     return ProgressFiles(outcome, files)

@@ -177,7 +177,7 @@ def write_report(ws: Workspace, profile: str, out: str | Path, *, user: User | N
                                    "source": r.source_title, "clause": r.clause, "status": r.status,
                                    "from_profile": r.profile, "quote": r.quote, "note": r.note}
                                   for r in prof.rules.values()])
-    with pd.ExcelWriter(files[3], engine="openpyxl") as xlsx:
+    with pd.ExcelWriter(files[3], engine="xlsxwriter") as xlsx:
         card.communities.to_excel(xlsx, sheet_name="communities 社区", index=False)
         card.rules.to_excel(xlsx, sheet_name="rules 规则", index=False)
         card.verdicts.to_excel(xlsx, sheet_name="verdicts 逐条结论", index=False)
