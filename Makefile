@@ -69,7 +69,7 @@ lint: venv
 
 # Retake the pictures in docs/screenshots (the page tests save them there only when asked).
 screenshots: deps-test venv
-	SHEQU_SCREENSHOTS=1 SHEQU_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q -m browser -k "not postgis"
+	SHEQU_SCREENSHOTS=1 SHEQU_REQUIRE_BROWSER=1 $(PYTEST) -q -m browser -k "not postgis"
 
 # Regenerate docs/layers.md from the schema (a test checks it is current).
 docs: venv

@@ -318,13 +318,13 @@ def test_the_page_in_chromium_offline_and_in_english(demo_copy: str, page, shot)
         rows = page.locator("#progress-measured tr[data-rule], #progress-not-measured tr[data-rule]").count()
         assert rows == len(load_profile("xingtai").value("targets"))
         assert page.locator("#sq-profile").input_value() == "xingtai"
+        page.screenshot(path=shot("progress-page.png"), full_page=False)
         page.click("#sq-lang")
         assert page.evaluate("document.documentElement.lang") == "en"
         assert page.is_visible("h1 >> text=Progress towards the targets") and not page.is_visible("h1 >> text=目标进度")
         page.select_option("#sq-profile", "zhuji")  # the profile choice reloads the page
         page.wait_for_url("**/reports/progress?profile=zhuji")
         assert page.is_visible("code >> text=zhuji")
-        page.screenshot(path=shot("progress-page.png"), full_page=False)
         assert httpx.get(f"{base}/reports/progress?profile=atlantis", timeout=60).status_code == 400
     assert page.console_errors == []
     assert page.external_requests == []
