@@ -8,6 +8,7 @@ import sys
 import unicodedata
 
 from shequ import __version__
+from shequ.cli import planning
 
 EXIT_INPUT = 2
 
@@ -154,7 +155,7 @@ def cmd_analyze_coverage(args: argparse.Namespace) -> int:
     ws = _workspace(args)
     query = CoverageQuery.parse(args.types.split(",") if args.types else None, args.level, _pairs(args.distance),
                                 args.area, search_beyond_m=args.search_beyond,
-                                max_types=ws.settings.max_facility_types)
+                                max_types=ws.settings.max_facility_types, scenario=args.scenario)
     bar = tqdm(total=3, desc="coverage", unit="step", disable=args.quiet)
     bar.set_postfix_str("network and distances")
     outcome = coverage(ws, query, user=LOCAL)
@@ -263,7 +264,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from shequ.usecases.access import LOCAL
     from shequ.usecases.scorecards import write_report
 
-    done = write_report(_workspace(args), args.profile, args.out, user=LOCAL, local=True)
+    done = write_report(_workspace(args), args.profile, args.out, user=LOCAL, local=True, scenario=args.scenario)
     card, prof = done.outcome.card, done.outcome.profile
     print(f"scorecard of {len(card.communities)} communities against profile {prof.name} "
           f"({' → '.join(prof.lineage)})")
@@ -442,6 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--search-beyond", type=float, default=0.0,
                    help="also report nearest distances up to this many metres beyond the limit")
     a.add_argument("--out", default="out/coverage", help="output folder (default out/coverage)")
+    a.add_argument("--scenario", help="the layers as this scenario would make them (shequ scenario list)")
     a.add_argument("--no-save", action="store_true", help="do not record the run in the store")
     a.add_argument("--quiet", action="store_true", help="no progress bar")
     a.set_defaults(func=cmd_analyze_coverage)
@@ -482,6 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = reports.add_parser("communities", help="community scorecard against a policy profile: HTML, CSV, XLSX")
     r.add_argument("--profile", default="national", help="policy profile (name or .json file)")
     r.add_argument("--out", default="out/report", help="output folder (default out/report)")
+    r.add_argument("--scenario", help="score the layers as this scenario would make them")
     r.set_defaults(func=cmd_report)
     r = reports.add_parser("progress", help="progress towards the profile's dated targets (gap in communities, "
                            "years left, trend of the saved runs): HTML, CSV, XLSX; saves today's run")
@@ -504,6 +507,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "manager looks after; repeat for several")
     s.add_argument("--password", help="the password (default: asked, or $SHEQU_PASSWORD)")
     s.set_defaults(func=cmd_user)
+
+    planning.add_parsers(sub)
 
     s = sub.add_parser("demo", help="build the central-Chengdu demo database from data/")
     s.add_argument("--force", action="store_true", help="rebuild even if the database has data")

@@ -45,6 +45,7 @@ from sqlalchemy import (
 from shequ.layers.history import HISTORY, history_table
 from shequ.layers.problems import LayerValidationError, Problem, problem_at
 from shequ.layers.results import result_tables
+from shequ.layers.scenarios import scenario_tables
 from shequ.layers.schema import LAYERS, STORAGE_SRID, WRITE_ORDER, Layer
 from shequ.layers.users import user_tables
 
@@ -174,6 +175,7 @@ class Store:
         result_tables(ddl)
         history_table(ddl)
         user_tables(ddl)
+        scenario_tables(ddl)
         ddl.create_all(self.engine)
         self._add_missing_columns()
 

@@ -30,6 +30,8 @@ class Action(StrEnum):
     COVERAGE = "coverage analyses"
     LIFECIRCLES = "life-circle audits"
     SCORECARD = "scorecards"
+    SCENARIOS = "planning scenarios"
+    SITING = "siting new facilities"
     USERS = "managing users"
 
 
@@ -41,6 +43,8 @@ ROLES_FOR: dict[Action, tuple[str, ...] | None] = {
     Action.COVERAGE: ("planner", "admin"),
     Action.LIFECIRCLES: ("planner", "admin"),
     Action.SCORECARD: ("planner", "bureau", "admin"),
+    Action.SCENARIOS: ("planner", "admin"),
+    Action.SITING: ("planner", "admin"),
     Action.USERS: ("admin",),
 }
 #: the analyses, public when ``Settings.analyses_access == "public"``

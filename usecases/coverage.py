@@ -28,9 +28,11 @@ from shequ.gis.isochrones import DEFAULT_BUFFER_M, service_areas
 from shequ.gis.nearby import within_reach
 from shequ.layers import catalog, results
 from shequ.layers.exporting import write_analysis_geojson
+from shequ.layers.scenarios import check_name
 from shequ.layers.users import User
 from shequ.logs import timed
 from shequ.usecases.access import Action, require
+from shequ.usecases.scenarios import snapshot_for
 from shequ.usecases.workspace import Snapshot, Workspace
 
 #: the facility types measured when none are named (those of them present in the data): what the
@@ -54,12 +56,13 @@ class CoverageQuery:
     area: str = ""  # a community code, a 6/9-digit county/street prefix, or everything
     bbox: tuple[float, float, float, float] | None = None  # residences in this WGS84 box
     search_beyond_m: float = 0.0  # also find nearest facilities this far beyond the distance
+    scenario: str = ""  # a stored scenario's layers instead of the real ones
 
     @classmethod
     def parse(cls, types: Iterable[str] | None = None, level: str | None = None,
               distances: Mapping[str, float] | None = None, area: str | None = None,
               bbox: Sequence[float] | None = None, search_beyond_m: float = 0.0, *,
-              max_types: int = 8) -> CoverageQuery:
+              max_types: int = 8, scenario: str | None = None) -> CoverageQuery:
         """Check a request from any door; every mistake is an ``InvalidInput`` saying what is accepted.
 
         ``types`` may repeat or hold comma lists, by code or by Chinese or English name.
@@ -99,7 +102,8 @@ class CoverageQuery:
         beyond = float(search_beyond_m or 0)
         if not (0 <= beyond <= MAX_DISTANCE_M):
             raise InvalidInput(f"search beyond must be between 0 and {MAX_DISTANCE_M:,.0f} m")
-        return cls(tuple(codes), level, tuple(sorted(pairs)), area, box, beyond)
+        scenario = check_name(scenario) if (scenario or "").strip() else ""
+        return cls(tuple(codes), level, tuple(sorted(pairs)), area, box, beyond, scenario)
 
 
 def resolve_types(names: Iterable[str] | None) -> list[str]:
@@ -177,7 +181,7 @@ def coverage(ws: Workspace, query: CoverageQuery, *, user: User | None) -> Cover
 def coverage_of(ws: Workspace, query: CoverageQuery) -> CoverageOutcome:
     """The coverage of the query's residences (cached per data version), for a use case that has
     checked its own access (a scorecard's coverage columns)."""
-    snap = ws.snapshot()
+    snap = snapshot_for(ws, query.scenario)
     query = resolved(snap, query, ws.settings.max_facility_types)
     return ws.cached(snap, ("coverage", query), lambda: _compute(snap, query))
 
@@ -227,8 +231,9 @@ def _compute(snap: Snapshot, query: CoverageQuery) -> CoverageOutcome:
         ths = thresholds(query.types, level=query.level, overrides=dict(query.distances))
         reach = max(t.distance_m for t in ths.values()) + query.search_beyond_m
         res_m = snap.metric(residences)
-        near = within_reach(snap.metric(snap.facilities), res_m, reach) if len(snap.facilities) else []
-        facilities = snap.facilities[near] if len(snap.facilities) else snap.facilities
+        serving = snap.serving
+        near = within_reach(snap.metric(serving), res_m, reach) if len(serving) else []
+        facilities = serving[near] if len(serving) else serving
         model = Coverage(snap.network, residences, facilities, ths, gates=gates,
                          search_beyond_m=query.search_beyond_m)
         result = model.solve()
@@ -297,7 +302,7 @@ def _audit(snap: Snapshot, residences: gpd.GeoDataFrame, res_m: np.ndarray
     circles = snap.lifecircles[within_reach(snap.metric(snap.lifecircles), res_m, 0.0)].reset_index(drop=True)
     if circles.empty:
         return None, None
-    findings, per_circle = audit(snap.network, circles, snap.residences, snap.facilities, gates=snap.gates)
+    findings, per_circle = audit(snap.network, circles, snap.residences, snap.serving, gates=snap.gates)
     missing = (findings[(findings["status"] == "missing") & (findings["required"] == "▲")]
                .groupby(["code", "level"])["name_zh"].agg("、".join).rename("missing").reset_index()
                if len(findings) else pd.DataFrame(columns=["code", "level", "missing"]))
@@ -350,7 +355,7 @@ def service_area_frame(ws: Workspace, query: CoverageQuery, kind: str | None = N
     outcome = coverage(ws, query, user=user)
     if kind is not None and kind not in outcome.types:
         raise InvalidInput(f"type must be one of the chosen types: {', '.join(outcome.types)}")
-    snap = ws.snapshot()
+    snap = snapshot_for(ws, outcome.query.scenario)
     kinds = [kind] if kind else outcome.types
     return ws.cached(snap, ("service areas", outcome.query, tuple(kinds), buffer_m),
                      lambda: _service_areas(outcome, kinds, buffer_m))
@@ -398,7 +403,7 @@ def write_files(ws: Workspace, outcome: CoverageOutcome, out: str | Path, *, sav
     if len(outcome.result.islands):
         outcome.result.islands.to_csv(out / "network_islands.csv", index=False)
         files.append(out / "network_islands.csv")
-    snap = ws.snapshot()
+    snap = snapshot_for(ws, outcome.query.scenario)
     m = coverage_map(outcome.result, gaps=outcome.gaps, areas=areas, streets=outcome.streets,
                      communities=snap.communities, circles=outcome.circles)
     (out / "coverage_map.html").write_text(to_html(m, "inline"), encoding="utf-8")
@@ -407,6 +412,7 @@ def write_files(ws: Workspace, outcome: CoverageOutcome, out: str | Path, *, sav
     if save:
         net = outcome.result.network
         params = {"types": list(outcome.types), "level": outcome.query.level, "buffer_m": buffer_m,
+                  "scenario": outcome.query.scenario or None,
                   "search_beyond_m": outcome.query.search_beyond_m, "area": outcome.query.area,
                   "thresholds": {t: vars(th) for t, th in outcome.thresholds.items()},
                   "network": {"crs": net.crs.to_string(), "nodes": net.n_nodes, "edges": net.n_edges,

@@ -53,4 +53,4 @@ def audit_all(ws: Workspace, *, user: User | None) -> tuple[pd.DataFrame, pd.Dat
     if not snap.walkable:
         raise NoData("no walkable streets: import them first (shequ import-osm or shequ import streets)")
     return ws.cached(snap, ("life circles",), lambda: audit(snap.network, snap.lifecircles, snap.residences,
-                                                            snap.facilities, gates=snap.gates))
+                                                            snap.serving, gates=snap.gates))

@@ -24,6 +24,7 @@ from shequ.layers.users import User
 from shequ.logs import timed
 from shequ.usecases.access import Action, require
 from shequ.usecases.coverage import CoverageQuery, coverage_of, default_types
+from shequ.usecases.scenarios import snapshot_for
 from shequ.usecases.workspace import Snapshot, Workspace
 
 
@@ -71,12 +72,13 @@ def shipped_profile(name: str) -> Profile:
     return load_profile(name)
 
 
-def scorecard(ws: Workspace, profile: str, *, user: User | None, local: bool = False) -> ScorecardOutcome:
-    """Every community against ``profile`` (cached per data version). ``local``: the command line may
-    name a profile file; web clients only shipped profiles."""
+def scorecard(ws: Workspace, profile: str, *, user: User | None, local: bool = False,
+              scenario: str | None = None) -> ScorecardOutcome:
+    """Every community against ``profile`` (cached per data version), on the real layers or a scenario's.
+    ``local``: the command line may name a profile file; web clients only shipped profiles."""
     require(user, Action.SCORECARD, ws.settings)
     prof = profile_named(profile) if local else shipped_profile(profile)
-    snap = ws.snapshot()
+    snap = snapshot_for(ws, scenario)
     if snap.communities.empty:
         raise NoData("no communities: import them or draft them (shequ draft communities)")
     return ws.cached(snap, ("scorecard", prof.name, profile), lambda: _score(ws, snap, prof))
@@ -86,7 +88,7 @@ def _score(ws: Workspace, snap: Snapshot, prof: Profile) -> ScorecardOutcome:
     with timed("scorecard", profile=prof.name, communities=len(snap.communities)):
         per_community = None
         if len(snap.facilities) and len(snap.residences) and snap.walkable:
-            outcome = coverage_of(ws, CoverageQuery(types=default_types(snap)))
+            outcome = coverage_of(ws, CoverageQuery(types=default_types(snap), scenario=snap.scenario or ""))
             zones = outcome.zones
             per_community = zones[zones["zone_kind"] == "communities"].drop(columns=["zone_kind", "name_zh"])
         card = score(snap.communities, snap.facilities, prof, grids=snap.grids, coverage=per_community,
@@ -156,12 +158,12 @@ class ReportFiles:
 
 
 def write_report(ws: Workspace, profile: str, out: str | Path, *, user: User | None,
-                 local: bool = False) -> ReportFiles:
+                 local: bool = False, scenario: str | None = None) -> ReportFiles:
     """The scorecard as a self-contained HTML page, two CSV tables and an XLSX workbook."""
     from shequ.web.offline import ATTRIBUTION
     from shequ.web.report import scorecard_html
 
-    outcome = scorecard(ws, profile, user=user, local=local)
+    outcome = scorecard(ws, profile, user=user, local=local, scenario=scenario)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     card, prof = outcome.card, outcome.profile

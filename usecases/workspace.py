@@ -41,6 +41,7 @@ class Snapshot:
     lifecircles: gpd.GeoDataFrame
     subdistricts: gpd.GeoDataFrame
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    scenario: str | None = None  # the scenario these layers show (None: the real layers)
 
     @classmethod
     def read(cls, store: Store, version: tuple | None = None) -> Snapshot:
@@ -65,6 +66,20 @@ class Snapshot:
             if "_network" not in self.__dict__:
                 self.__dict__["_network"] = WalkNetwork.from_streets(self.streets, crs=self.metric_crs)
             return self.__dict__["_network"]
+
+    def share_network_of(self, base: Snapshot) -> None:
+        """Use ``base``'s walking network and metric CRS (a scenario changes no street)."""
+        self.__dict__["metric_crs"] = base.metric_crs
+        self.__dict__["_network"] = base.network
+
+    @cached_property
+    def serving(self) -> gpd.GeoDataFrame:
+        """The facilities that serve people now: not planned, not under construction (a scenario
+        may build them)."""
+        fac = self.facilities
+        if "status" not in fac or fac.empty:
+            return fac
+        return fac[fac["status"].isna() | (fac["status"] == "existing")]
 
     @cached_property
     def gates(self) -> list[shapely.Geometry | None]:
@@ -139,6 +154,7 @@ class Workspace:
         self.store = store
         self.settings = settings or from_environment()
         self._snapshot: Snapshot | None = None
+        self._scenarios: dict[tuple, Snapshot] = {}  # (base version, name, revision) → snapshot
         self._lock = threading.Lock()
         self.results = ResultCache(cache_size)
 
@@ -158,9 +174,28 @@ class Workspace:
             self._snapshot = snap
         return snap
 
+    def scenario_snapshot(self, key: tuple, build: Callable[[], Snapshot]) -> Snapshot:
+        """The snapshot of a scenario at one base version and revision (``key``), built once."""
+        with self._lock:
+            found = self._scenarios.get(key)
+        if found is not None:
+            return found
+        snap = build()
+        with self._lock:
+            self._scenarios = {k: v for k, v in self._scenarios.items() if k[0] == key[0] and k[1] != key[1]}
+            self._scenarios[key] = snap
+        return snap
+
+    def forget_scenario(self, name: str) -> None:
+        with self._lock:
+            self._scenarios = {k: v for k, v in self._scenarios.items() if k[1] != name}
+
     def cached(self, snapshot: Snapshot, key: Hashable, compute: Callable[[], Any]) -> Any:
         """``compute()`` once per data version and key."""
-        return self.results.get(snapshot.version, key, compute)
+        if snapshot.scenario is None:
+            return self.results.get(snapshot.version, key, compute)
+        # a scenario's results live beside the real ones (emptied with them when the data changes)
+        return self.results.get(snapshot.version[0], (snapshot.version, key), compute)
 
     def close(self) -> None:
         self.store.dispose()
