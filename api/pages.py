@@ -21,10 +21,13 @@ from shequ.api.auth import User, workspace
 from shequ.api.errors import status_of
 from shequ.errors import ShequError
 from shequ.layers.exporting import analysis_geojson
+from shequ.usecases.compare import compare, compare_xlsx
 from shequ.usecases.coverage import CoverageOutcome, CoverageQuery, coverage, service_area_frame
 from shequ.usecases.progress import progress
-from shequ.usecases.scorecards import community_card, scorecard
+from shequ.usecases.scenarios import list_scenarios, scenario_revision
+from shequ.usecases.scorecards import community_card, scorecard, shipped_profile
 from shequ.usecases.workspace import ResultCache, Workspace
+from shequ.web.compare_page import compare_page
 from shequ.web.coverage_page import CoverageParams, coverage_page, parse_view, service_areas_geojson
 from shequ.web.editor import editor_page
 from shequ.web.exports_page import exports_page
@@ -76,8 +79,9 @@ def _pages_cache(ws: Workspace, request: Request) -> ResultCache:
     return cache
 
 
-def _query(ws: Workspace, types: list[str] | None, level: str | None, area: str | None) -> CoverageQuery:
-    return CoverageQuery.parse(types, level, None, area, max_types=ws.settings.max_facility_types)
+def _query(ws: Workspace, types: list[str] | None, level: str | None, area: str | None,
+           scenario: str | None = None) -> CoverageQuery:
+    return CoverageQuery.parse(types, level, None, area, max_types=ws.settings.max_facility_types, scenario=scenario)
 
 
 def _view(ws: Workspace, mode: str | None, basemap: str | None, tk: str | None, url: str | None,
@@ -90,7 +94,7 @@ def _view(ws: Workspace, mode: str | None, basemap: str | None, tk: str | None, 
 
 def _params(outcome: CoverageOutcome, view: dict[str, Any]) -> CoverageParams:
     q = outcome.query
-    return CoverageParams(tuple(q.types), q.level, q.area, **view)
+    return CoverageParams(tuple(q.types), q.level, q.area, **view, scenario=q.scenario)
 
 
 Types = Annotated[list[str] | None, Query()]
@@ -99,26 +103,45 @@ Types = Annotated[list[str] | None, Query()]
 @pages.get("/maps/coverage", response_class=HTMLResponse)
 def coverage_map_page(request: Request, user: User, types: Types = None, level: str | None = None,
                       area: str | None = None, mode: str | None = None, basemap: str | None = None,
-                      tk: str | None = None, url: str | None = None, gcj02: str | None = None) -> HTMLResponse:
-    """The coverage map for the chosen facility types, level and area."""
+                      tk: str | None = None, url: str | None = None, gcj02: str | None = None,
+                      scenario: str | None = None) -> HTMLResponse:
+    """The coverage map for the chosen facility types, level and area, on the real layers or a scenario's;
+    the planning tools (a facility placed by a click, suggested sites) write scenarios through the API."""
     ws = workspace(request)
-    query, view = _query(ws, types, level, area), _view(ws, mode, basemap, tk, url, gcj02)
+    query, view = _query(ws, types, level, area, scenario), _view(ws, mode, basemap, tk, url, gcj02)
     outcome = coverage(ws, query, user=user)
     params = _params(outcome, view)
     snap = ws.snapshot()
-    body = _pages_cache(ws, request).get(snap.version, ("coverage", params), lambda: coverage_page(
-        outcome, params, snap.communities, snap.type_counts))
+    found = [s["name"] for s in list_scenarios(ws, user=user)]
+    key = ("coverage", params, tuple(found), scenario_revision(ws, params.scenario))
+    body = _pages_cache(ws, request).get(snap.version, key, lambda: coverage_page(
+        outcome, params, snap.communities, snap.type_counts, scenarios=found))
     return HTMLResponse(body)
+
+
+@pages.get("/maps/compare", response_class=HTMLResponse)
+def compare_map_page(request: Request, user: User, scenario: str, base: str | None = None, types: Types = None,
+                     type: str | None = None, level: str | None = None, area: str | None = None,
+                     profile: str | None = None) -> HTMLResponse:
+    """What a scenario changes: before → after per type and community, a difference map of one type."""
+    ws = workspace(request)
+    if profile:
+        shipped_profile(profile)  # a web client names shipped profiles only
+    c = compare(ws, base, scenario, types=types, level=level, area=area, profile=profile, user=user)
+    snap = ws.snapshot()
+    key = ("compare", c.base, c.scenario, tuple(c.types), type, level, area, profile,
+           c.after.query, scenario_revision(ws, c.scenario), scenario_revision(ws, c.base))
+    return HTMLResponse(_pages_cache(ws, request).get(snap.version, key, lambda: compare_page(c, type)))
 
 
 @data.get("/maps/coverage/service-areas")
 def coverage_service_areas(request: Request, user: User, type: str, types: Types = None, level: str | None = None,
                            area: str | None = None, gcj02: str | None = None, basemap: str | None = None,
-                           url: str | None = None) -> Response:
+                           url: str | None = None, scenario: str | None = None) -> Response:
     """One type's walking service areas for the coverage page, as GeoJSON, loaded when the layer is
     switched on (they are the costliest part of the page and hidden at first)."""
     ws = workspace(request)
-    query, view = _query(ws, types, level, area), _view(ws, "network", basemap, None, url, gcj02)
+    query, view = _query(ws, types, level, area, scenario), _view(ws, "network", basemap, None, url, gcj02)
     areas = service_area_frame(ws, query, type, user=user)
     outcome = coverage(ws, query, user=user)
     doc = service_areas_geojson(areas, _params(outcome, view), outcome.result.network.crs)
@@ -127,21 +150,31 @@ def coverage_service_areas(request: Request, user: User, type: str, types: Types
 
 @data.get("/maps/coverage/residences.geojson")
 def coverage_residences(request: Request, user: User, types: Types = None, level: str | None = None,
-                        area: str | None = None) -> Response:
+                        area: str | None = None, scenario: str | None = None) -> Response:
     """The numbers behind the map, per residence: the same frame as ``shequ analyze coverage`` writes."""
     ws = workspace(request)
-    outcome = coverage(ws, _query(ws, types, level, area), user=user)
+    outcome = coverage(ws, _query(ws, types, level, area, scenario), user=user)
     body = json.dumps(analysis_geojson(outcome.residences()), ensure_ascii=False, separators=(",", ":"), default=str)
     return Response(body, media_type="application/geo+json",
                     headers={"Content-Disposition": 'attachment; filename="residences_coverage.geojson"'})
 
 
+@data.get("/maps/compare/compare.xlsx")
+def compare_workbook(request: Request, user: User, scenario: str, base: str | None = None, types: Types = None,
+                     level: str | None = None, area: str | None = None) -> Response:
+    """The comparison's numbers as a workbook: per type, per community / grid / life circle."""
+    ws = workspace(request)
+    c = compare(ws, base, scenario, types=types, level=level, area=area, user=user)
+    return Response(compare_xlsx(c), media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": 'attachment; filename="compare.xlsx"'})
+
+
 @data.get("/maps/coverage/summary.csv")
 def coverage_summary(request: Request, user: User, types: Types = None, level: str | None = None,
-                     area: str | None = None) -> Response:
+                     area: str | None = None, scenario: str | None = None) -> Response:
     """The numbers behind the map, per type over the area and per community, grid and life circle."""
     ws = workspace(request)
-    outcome = coverage(ws, _query(ws, types, level, area), user=user)
+    outcome = coverage(ws, _query(ws, types, level, area, scenario), user=user)
     return Response("\ufeff" + outcome.summary_table().to_csv(index=False), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="summary.csv"'})
 

@@ -1,5 +1,6 @@
-"""The planning commands: ``shequ scenario …``, ``shequ plan sites``, ``shequ analyze access`` and
-``shequ compare``. Argument parsing and printing; the work is the use cases'."""
+"""The planning commands: ``shequ scenario …``, ``shequ plan sites`` and ``shequ compare``.
+
+Argument parsing and printing; the work is the use cases'."""
 
 from __future__ import annotations
 
@@ -139,6 +140,30 @@ def cmd_plan_sites(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from shequ.usecases import compare
+    from shequ.usecases.access import LOCAL
+
+    ws = _ws(args)
+    c = compare.compare(ws, args.base, args.scenario, types=args.types.split(",") if args.types else None,
+                        level=args.level, area=args.area, profile=args.profile, user=LOCAL)
+    files = compare.write_files(ws, c, args.out)
+    print(f"{c.label('base')[1]} → {c.label('scenario')[1]}")
+    print(f"{'type':<26} {'households before':>18} {'after':>10} {'change':>9} {'newly':>8} {'lost':>6}")
+    for r in c.totals.to_dict("records"):
+        print(f"{r['type'] + ' ' + r['name_zh']:<24} {r['households_before']:>14,.0f} "
+              f"({r['households_rate_before']:>5.1%}) {r['households_after']:>10,.0f} {r['households_change']:>+9,.0f} "
+              f"{r['households_newly_covered']:>8,.0f} {r['households_lost']:>6,.0f}")
+    if args.profile:
+        print(f"scorecard ({args.profile}): {len(c.verdicts)} verdicts change")
+        for r in c.verdicts.head(20).to_dict("records"):
+            print(f"  {r['code']} {str(r.get('label_en') or r['rule']).strip()}: {r['before']} → {r['after']}")
+    for _zh, en in c.notes:
+        print(f"note: {en}")
+    print(f"wrote {len(files)} files to {args.out}/ (compare_map_<type>.html, compare.xlsx)")
+    return 0
+
+
 def add_parsers(sub) -> None:
     s = sub.add_parser("scenario", help="planning scenarios: named changes on top of the real layers "
                        "(planned facilities, closures, capacities, new developments); the real layers never change")
@@ -182,3 +207,14 @@ def add_parsers(sub) -> None:
     p.add_argument("--capacity", type=int, help="with --save-as: the capacity of each new site")
     p.add_argument("--out", default="out/sites", help="output folder (default out/sites)")
     p.set_defaults(func=cmd_plan_sites)
+
+    s = sub.add_parser("compare", help="what a scenario changes: coverage per community, grid and type before → "
+                       "after, scorecard verdicts that change, a difference map per type; CSV, XLSX, GeoJSON, HTML")
+    s.add_argument("base", help="'real' for the real layers, or a scenario")
+    s.add_argument("scenario", help="a scenario (or 'real')")
+    s.add_argument("--types", help="comma-separated facility types (default: the coverage defaults)")
+    s.add_argument("--level", choices=["5min", "10min", "15min"])
+    s.add_argument("--area", help="one community (12 digits) or street (9 digits)")
+    s.add_argument("--profile", help="also compare the scorecard against this profile")
+    s.add_argument("--out", default="out/compare", help="output folder (default out/compare)")
+    s.set_defaults(func=cmd_compare)

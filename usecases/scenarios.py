@@ -264,6 +264,11 @@ def apply(base: Snapshot, name: str, revision: int, changes: list[dict]) -> Snap
     return snap
 
 
+def scenario_revision(ws: Workspace, name: str) -> int:
+    """A scenario's revision (-1 for the real layers): part of a page's cache key."""
+    return int(stored.get(ws.store.engine, name)["revision"]) if name else -1
+
+
 def snapshot_for(ws: Workspace, scenario: str | None) -> Snapshot:
     """The layers as they are, or as the scenario would make them."""
     return scenario_snapshot(ws, scenario) if scenario else ws.snapshot()

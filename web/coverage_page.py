@@ -60,17 +60,18 @@ class CoverageParams:
     tk: str = ""
     url: str = ""
     gcj02: bool = False
+    scenario: str = ""  # a stored scenario's layers ("" the real ones)
 
     @property
     def analysis_key(self) -> tuple:
         """The part that changes the numbers (the rest only changes the drawing)."""
-        return (self.types, self.level, self.area)
+        return (self.types, self.level, self.area, self.scenario)
 
     def query(self, **change: Any) -> str:
         """This page's query string, with ``change`` applied (for links)."""
         p = dataclasses.replace(self, **change)
-        items = [("types", ",".join(p.types)), ("level", p.level or ""), ("area", p.area), ("mode", p.mode),
-                 ("basemap", p.basemap)]
+        items = [("types", ",".join(p.types)), ("level", p.level or ""), ("area", p.area), ("scenario", p.scenario),
+                 ("mode", p.mode), ("basemap", p.basemap)]
         if p.basemap == "tianditu":
             items.append(("tk", p.tk))
         if p.basemap == "xyz":
@@ -206,6 +207,28 @@ def _choropleth(comm: gpd.GeoDataFrame, params: CoverageParams) -> folium.GeoJso
         popup=folium.GeoJsonPopup(fields, aliases=aliases), tooltip=folium.GeoJsonTooltip(["name"], labels=False))
 
 
+class MapHandle(MacroElement):
+    """Makes the folium map reachable by the page's own scripts as ``window.shequMap``."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        window.shequMap = {{ this._parent.get_name() }};
+        document.dispatchEvent(new CustomEvent("shequ:map", {detail: window.shequMap}));
+        {% endmacro %}
+    """)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "MapHandle"
+
+
+def _plan_types(params: CoverageParams, counts: pd.Series) -> list[tuple[str, str, bool]]:
+    """The types the planning tools offer (options): the chosen ones first, then every catalog type."""
+    types = catalog.load_facility_types()
+    keys = [k for k in dict.fromkeys([*params.types, *counts.index, *types]) if k in types]
+    return [(k, f"{types[k].name_zh} {types[k].name_en}", i == 0) for i, k in enumerate(keys)]
+
+
 class _LazyLayers(MacroElement):
     """Fills empty feature groups from a GeoJSON URL the first time they are switched on."""
 
@@ -322,15 +345,20 @@ def _summary(a: Any) -> list[dict[str, Any]]:
 
 
 def coverage_page(outcome: Any, params: CoverageParams, communities: gpd.GeoDataFrame,
-                  type_counts: pd.Series) -> str:
-    """The whole page: the map in the shared frame, the form and the numbers on the left."""
+                  type_counts: pd.Series, *, scenarios: list[str] = ()) -> str:
+    """The whole page: the map in the shared frame, the form and the numbers on the left, and the
+    planning tools (a planned facility placed by a click, suggested sites) that write scenarios."""
     a = outcome
     m = coverage_map_for(a, params)
+    m.add_child(MapHandle())
     circles = None if a.circles is None or a.circles.empty else a.circles.to_dict("records")
     panel = fragment("coverage_panel.html", params=params, **_form(params, communities, type_counts),
                      area_label=a.area_label, n_residences=len(a.result.residences), n_communities=len(a.communities),
                      summary=_summary(a), query=params.query(mode="network", basemap="none"), circles=circles,
-                     notes=a.notes)
+                     notes=a.notes, plan_types=_plan_types(params, type_counts),
+                     scenario_opts=[("", "现状 Current layers", not params.scenario)]
+                     + [(n, f"方案 {n}", params.scenario == n) for n in scenarios])
     m.get_root().header.add_child(Verbatim(fragment("coverage_style.html")))
-    framed_map(m, "覆盖地图 Coverage map — shequ", panel, active="/maps/coverage")
+    framed_map(m, "覆盖地图 Coverage map — shequ", panel, active="/maps/coverage",
+               scripts='<script src="/static/planning.js"></script>')
     return to_html(m, "served")

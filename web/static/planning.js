@@ -1,0 +1,130 @@
+// The coverage page's planning tools: a planned facility placed by a click, or K suggested sites; both
+// go into a scenario through the API with the user's token, then the comparison page opens.
+(function () {
+  "use strict";
+  const $ = (id) => document.getElementById(id);
+  const tt = (zh, en) => shequ.tt(zh, en);
+
+  function say(kind, html) {
+    const box = $("sq-plan-msg");
+    box.className = "msg " + kind;
+    box.innerHTML = html;
+  }
+
+  async function problem(r) {
+    let text = r.status + " " + r.statusText;
+    try {
+      const body = await r.json();
+      text = body.description || body.detail || text;
+      if (Array.isArray(text)) { text = text.map((d) => d.msg || JSON.stringify(d)).join("; "); }
+    } catch (e) { /* not JSON */ }
+    return shequ.esc(text);
+  }
+
+  async function loggedIn() {
+    if (shequ.token()) { return true; }
+    await shequ.askLogin(shequ.tt("规划方案需要规划人员登录。", "Planning scenarios need a planner's login."));
+    return Boolean(shequ.token());
+  }
+
+  async function ensureScenario(name) {
+    const path = "/scenarios/" + encodeURIComponent(name);
+    const found = await shequ.api(path);
+    if (found.ok) { return true; }
+    if (found.status !== 404) { say("bad", await problem(found)); return false; }
+    const made = await shequ.api("/scenarios", { method: "POST", json: { name: name } });
+    if (!made.ok) { say("bad", await problem(made)); return false; }
+    return true;
+  }
+
+  function compareUrl(name, type) {
+    const plan = $("sq-plan");
+    const q = new URLSearchParams({ scenario: name });
+    const types = (plan.dataset.types || "").split(",").filter(Boolean);
+    if (type && !types.includes(type)) { types.unshift(type); }
+    types.slice(0, 8).forEach((k) => q.append("types", k));
+    if (type) { q.set("type", type); }
+    if (plan.dataset.area) { q.set("area", plan.dataset.area); }
+    if (plan.dataset.level) { q.set("level", plan.dataset.level); }
+    return "/maps/compare?" + q.toString();
+  }
+
+  function busy(on) {
+    ["sq-plan-click", "sq-plan-suggest"].forEach((id) => { $(id).disabled = on; });
+  }
+
+  function start(map) {
+    const plan = $("sq-plan");
+    if (!plan || !map) { return; }
+    let armed = false;
+
+    $("sq-plan-click").onclick = async () => {
+      if (plan.dataset.shifted) {
+        say("warn", tt("底图为 GCJ-02 时无法点击放置：请先关闭偏移。", "Placing by click is off on a GCJ-02 basemap: switch the shift off first."));
+        return;
+      }
+      if (!(await loggedIn())) { return; }
+      armed = true;
+      map.getContainer().style.cursor = "crosshair";
+      say("", tt("请在地图上点击新设施的位置。", "Click the map where the new facility goes."));
+    };
+
+    map.on("click", async (e) => {
+      if (!armed) { return; }
+      armed = false;
+      map.getContainer().style.cursor = "";
+      const name = $("sq-plan-name").value.trim();
+      const type = $("sq-plan-type").value;
+      const capacity = $("sq-plan-capacity").value;
+      busy(true);
+      say("", '<span class="sq-spin"></span>' + tt("正在写入方案并重新计算……", "Saving to the scenario and recomputing…"));
+      try {
+        if (!(await ensureScenario(name))) { return; }
+        const props = { type: type };
+        if (capacity !== "") { props.capacity = Number(capacity); }
+        const change = { kind: "add_facility", properties: props,
+          geometry: { type: "Point", coordinates: [e.latlng.lng, e.latlng.lat] } };
+        const r = await shequ.api("/scenarios/" + encodeURIComponent(name) + "/changes",
+          { method: "POST", json: { changes: [change] } });
+        if (!r.ok) { say("bad", await problem(r)); return; }
+        L.circleMarker(e.latlng, { radius: 9, color: "#000", weight: 2, fillColor: "#CC79A7", fillOpacity: 1 }).addTo(map);
+        window.location.href = compareUrl(name, type);
+      } finally {
+        busy(false);
+      }
+    });
+
+    $("sq-plan-suggest").onclick = async () => {
+      if (!(await loggedIn())) { return; }
+      const name = $("sq-plan-name").value.trim();
+      const type = $("sq-plan-type").value;
+      const k = Number($("sq-plan-k").value || 3);
+      const capacity = $("sq-plan-capacity").value;
+      const body = { type: type, add: k, save_as: name };
+      if (plan.dataset.area) { body.area = plan.dataset.area; }
+      if (plan.dataset.scenario) { body.scenario = plan.dataset.scenario; }
+      if (capacity !== "") { body.capacity = Number(capacity); }
+      busy(true);
+      say("", '<span class="sq-spin"></span>' + tt("正在步行网络上求解最优选址（可能需要几十秒）……",
+        "Solving for the best sites on the walking network (may take tens of seconds)…"));
+      try {
+        const r = await shequ.api("/analyses/siting", { method: "POST", json: body });
+        if (!r.ok) { say("bad", await problem(r)); return; }
+        const answer = await r.json();
+        const n = (answer.sites && answer.sites.features || []).length;
+        say("ok", tt(`已保存 ${n} 个建议点到方案“${shequ.esc(name)}”，正在打开比较……`,
+          `Kept ${n} suggested sites in scenario '${shequ.esc(name)}'; opening the comparison…`));
+        window.location.href = compareUrl(name, type);
+      } finally {
+        busy(false);
+      }
+    };
+  }
+
+  function ready() {
+    if (window.shequMap) { start(window.shequMap); } else {
+      document.addEventListener("shequ:map", (e) => start(e.detail), { once: true });
+    }
+  }
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", ready); } else { ready(); }
+})();
