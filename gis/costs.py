@@ -105,6 +105,8 @@ def walking_distances(network: WalkNetwork, sources: np.ndarray, residences: np.
 
 
 def _min_duplicates(m: coo_matrix) -> csr_matrix:
+    if m.nnz == 0:  # nothing within reach (``first`` below would have one entry too many)
+        return csr_matrix(m.shape)
     order = np.lexsort((m.data, m.col, m.row))
     row, col, val = m.row[order], m.col[order], m.data[order]
     first = np.r_[True, (row[1:] != row[:-1]) | (col[1:] != col[:-1])]
