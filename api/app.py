@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from shequ import __version__
-from shequ.api import analyses, auth, features, pages
+from shequ.api import analyses, auth, features, pages, planning
 from shequ.api.crs import SUPPORTED
 from shequ.api.errors import json_answer
 from shequ.errors import ShequError
@@ -148,6 +148,7 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     app.include_router(features.router)
     app.include_router(auth.router)
     app.include_router(analyses.router)
+    app.include_router(planning.router)
     app.include_router(pages.pages)
     app.include_router(pages.data)
     return app
