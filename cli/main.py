@@ -8,6 +8,7 @@ import sys
 import unicodedata
 
 from shequ import __version__
+from shequ.cli import access as access_cli
 from shequ.cli import planning
 
 EXIT_INPUT = 2
@@ -447,6 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--no-save", action="store_true", help="do not record the run in the store")
     a.add_argument("--quiet", action="store_true", help="no progress bar")
     a.set_defaults(func=cmd_analyze_coverage)
+    access_cli.add_parser(analyses)
 
     s = sub.add_parser("lifecircle", help="draw a life circle as the walking area around a centre")
     s.add_argument("--at", required=True, metavar="LON,LAT", help="centre, WGS84")

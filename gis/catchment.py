@@ -42,7 +42,7 @@ places per child, not a relative score.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import geopandas as gpd
 import numpy as np
@@ -117,6 +117,12 @@ class CatchmentResult:
     def zero_access(self) -> np.ndarray:
         """Residences with demand and no place within reach (False where not measured)."""
         return (np.nan_to_num(self.demand) > 0) & (self.access == 0)
+
+    def take(self, rows: np.ndarray) -> CatchmentResult:
+        """The result for some of the residences (every facility kept): an area's residences out of the
+        ones measured with them, so that each facility's demand counts its whole catchment."""
+        return replace(self, access=self.access[rows], demand=self.demand[rows], reached=self.reached[rows],
+                       uncounted=self.uncounted[rows])
 
     def residences(self) -> pd.DataFrame:
         """One row per residence, in the residences' order."""
