@@ -5,13 +5,13 @@ calls as ``/maps/coverage`` and ``shequ analyze coverage``, so the same numbers 
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
 from shequ.api.auth import User, workspace
@@ -19,6 +19,7 @@ from shequ.api.errors import RESPONSES
 from shequ.api.ogc import Collection, parse_bbox, parse_crs
 from shequ.layers.exporting import analysis_geojson
 from shequ.usecases import lifecircles, transfer
+from shequ.usecases.catchment import AccessQuery, access_analysis
 from shequ.usecases.coverage import CoverageQuery, coverage
 from shequ.usecases.progress import progress
 from shequ.usecases.scorecards import scorecard
@@ -61,6 +62,77 @@ def coverage_analysis(request: Request, body: CoverageRequest, user: User) -> di
             "gaps": analysis_geojson(outcome.gaps),
             "islands": len(outcome.result.islands),
             "notes": [{"zh": zh, "en": en} for zh, en in outcome.notes]}
+
+
+class AccessSummaryRow(BaseModel):
+    measure: str = Field(description="what is measured (access_per_1000, zero_access_share, facilities_excluded …); "
+                         "'note' rows are not in this list")
+    value: bool | int | float | str | None
+    unit: str
+    zh: str
+    en: str
+
+
+class AccessCommunityRow(BaseModel):
+    model_config = ConfigDict(extra="allow")  # norm_per_1000 and ratio_to_norm where a norm exists
+
+    code: str
+    name: str | None = None
+    residences: int
+    demand: float = Field(description="demand people (children, elderly or residents) in the community's residences")
+    access_per_1000: float | None = Field(description="places per 1 000 demand people within a walk, the "
+                                          "demand-weighted mean of its residences (null: not measured)")
+    zero_access_demand: float | None
+    zero_access_share: float | None
+    zero_access_uncounted_demand: float | None = Field(
+        description="of the demand with no place, the part beside a facility that has no capacity in the data")
+    missing_demand: int = Field(description="residences without a demand figure (counted as none)")
+    capacity_basis: str = Field(description="data, assumed (假设), data + assumed (假设), or none")
+
+
+class Note(BaseModel):
+    zh: str
+    en: str
+
+
+class AccessAnswer(BaseModel):
+    query: dict[str, Any] = Field(description="the question as answered: type, method, distance_m, demand, area, "
+                                  "scenario, assume_capacity")
+    measured: bool = Field(description="false when no facility within reach has a capacity (and none is assumed)")
+    summary: list[AccessSummaryRow]
+    communities: list[AccessCommunityRow]
+    notes: list[Note] = Field(description="what the numbers rest on: capacities' provenance and assumptions first")
+
+
+@router.get("/analyses/access", summary="Capacity-aware access: places per 1000 children, elderly or residents "
+            "within a walk (2SFCA / E2SFCA), per community", response_model=AccessAnswer, responses=RESPONSES)
+def capacity_access(request: Request, user: User,
+                    type_: Annotated[str, Query(alias="type", min_length=1, max_length=64,
+                                                description="facility type, by code or Chinese/English name")],
+                    method: Annotated[str, Query(pattern="^(2sfca|e2sfca)$")] = "2sfca",
+                    distance: Annotated[float | None, Query(gt=0, le=5000, description="walking catchment, metres "
+                                                            "(default: the type's service distance)")] = None,
+                    area: Annotated[str | None, Query(pattern="^([0-9]{6}|[0-9]{9}|[0-9]{12})$",
+                                                      description="a community (12 digits), street (9) or county "
+                                                                  "(6) code: its residences")] = None,
+                    scenario: Annotated[str | None, Query(max_length=64, description="a stored scenario's "
+                                                          "layers instead of the real ones")] = None,
+                    assume_capacity: Annotated[int | None, Query(ge=1, le=100_000, description="places assumed for "
+                                                                 "every facility without a capacity (an "
+                                                                 "assumption, labelled so)")] = None,
+                    demand: Annotated[str | None, Query(pattern="^(children|elderly|population|households)$",
+                                                        description="whose figures share the places (default by "
+                                                                    "type)")] = None) -> dict:
+    """Each facility's capacity shared among the demand within its walking catchment, summed per residence
+    and averaged (demand-weighted) per community; residences are left out (too many: the command line
+    writes them)."""
+    query = AccessQuery.parse(type_, method, distance, area, scenario, assume_capacity, demand)
+    outcome = access_analysis(workspace(request), query, user=user)
+    q = outcome.query
+    return {"query": {"type": q.type, "method": q.method, "distance_m": outcome.distance_m, "demand": q.demand,
+                      "area": q.area, "scenario": q.scenario, "assume_capacity": q.assume_capacity},
+            "measured": outcome.measured, "summary": frame_json(outcome.summary),
+            "communities": frame_json(outcome.communities), "notes": [{"zh": zh, "en": en} for zh, en in outcome.notes]}
 
 
 @router.get("/analyses/scorecard", summary="Community scorecard against a policy profile", responses=RESPONSES)
