@@ -19,6 +19,7 @@ from shequ.cli.main import main
 from shequ.errors import Forbidden, InvalidInput, NotLoggedIn
 from shequ.layers.users import User
 from shequ.settings import Settings
+from shequ.usecases import scenarios
 from shequ.usecases.access import LOCAL
 from shequ.usecases.catchment import AccessQuery, access_analysis
 from shequ.usecases.demo import DEMO_PASSWORD
@@ -86,6 +87,16 @@ def test_the_use_case_says_plainly_when_nothing_has_a_capacity_and_an_area_equal
     mine = whole.residences.set_index("id").loc[part.residences["id"], "access"].to_numpy()
     np.testing.assert_allclose(part.residences["access"].to_numpy(), mine, rtol=1e-12)
     assert part.value("access_per_1000") > 0 and len(part.communities) == 1
+    # a scenario's new kindergarten brings its own capacity: data beside the assumption, each said so
+    first = whole.facilities[~whole.facilities["idle"]].iloc[0]
+    scenarios.create(ws, "more-places", user=LOCAL)
+    scenarios.add_changes(ws, "more-places", [scenarios.facility_change("kindergarten", first["lon"] + 0.001,
+                                                                        first["lat"], capacity=120)], user=LOCAL)
+    planned = access_analysis(ws, AccessQuery.parse("kindergarten", assume_capacity=90, scenario="more-places"),
+                              user=LOCAL)
+    assert planned.value("facilities_with_capacity") == 1 and planned.value("capacity_basis") == "data + assumed (假设)"
+    assert planned.value("places") == whole.value("places") + 120
+    assert planned.value("access_per_1000") > whole.value("access_per_1000")
     # who may ask: the coverage analyses' policy
     with pytest.raises(NotLoggedIn):
         access_analysis(ws, AccessQuery.parse("kindergarten"), user=None)
