@@ -52,13 +52,15 @@ Text = Annotated[str, AfterValidator(_no_nul)]
 IfMatch = Annotated[str | None, Header(alias="If-Match", description="the scenario's ETag (its revision) as you "
                                                                      "read it: the change is made only if it is "
                                                                      "still current")]
-ScenarioName = Annotated[str, Path(max_length=200, description="the scenario's name")]
+#: the scenario the OpenAPI document's examples name
+EXAMPLE_SCENARIO = "new-kindergartens"
+ScenarioName = Annotated[str, Path(max_length=200, description="the scenario's name", examples=[EXAMPLE_SCENARIO])]
 
 
 # ---- bodies and answers ----------------------------------------------------------------------------
 class NewScenario(BaseModel):
     name: Text = Field(min_length=1, max_length=64, description="1–64 letters, digits, Chinese characters, '-' "
-                       "or '_' (it appears in URLs and file names)", examples=["new-kindergartens"])
+                       "or '_' (it appears in URLs and file names)", examples=[EXAMPLE_SCENARIO])
     title: Text = Field("", max_length=200, examples=["两所新幼儿园 Two new kindergartens"])
     description: Text = Field("", max_length=4_000)
 
