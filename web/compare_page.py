@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import pandas as pd
 
 from shequ.layers import catalog
-from shequ.web.offline import to_html
+from shequ.web.offline import Verbatim, to_html
 from shequ.web.pages import framed_map
 from shequ.web.render import fragment
 from shequ.web.siting_map import CHANGE_COLOURS, CHANGE_LABELS, difference_map
@@ -50,5 +50,6 @@ def compare_page(c: Any, type_: str | None = None) -> str:
                      changed=changed.to_dict("records"), legend=legend, verdicts=c.verdicts.head(50).to_dict("records"),
                      xlsx="/maps/compare/compare.xlsx?" + urlencode(q), back="/maps/coverage?" + back,
                      base_label=c.label("base"), scenario_label=c.label("scenario"))
+    m.get_root().header.add_child(Verbatim(fragment("coverage_style.html")))  # the map beside the panel
     framed_map(m, "方案比较 Compare — shequ", panel, active="/maps/coverage")
     return to_html(m, "served")

@@ -73,8 +73,13 @@ def difference_map(residences: gpd.GeoDataFrame, *, title: str, sites: gpd.GeoDa
                        tooltip=folium.GeoJsonTooltip([c for c in sites.columns if c != "geometry"][:8])).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
     legend = [(colour, CHANGE_LABELS[change], "dot") for change, colour in CHANGE_COLOURS.items()]
-    legend += [(SITE, "建议/规划设施 proposed or planned site", "dot"), (EXISTING, "现有设施 existing facility", "dot"),
-               (CANDIDATE, "候选点 candidate site (layer off by default)", "dot"), ("#bdbdbd", "道路 streets", "box")]
+    legend += [(SITE, "建议/规划设施 proposed or planned site", "dot"), (EXISTING, "现有设施 existing facility", "dot")]
+    if candidates is not None and len(candidates):
+        legend.append((CANDIDATE, "候选点 candidate site (layer off by default)", "dot"))
+    if streets is not None and len(streets):
+        legend.append(("#bdbdbd", "道路 streets", "box"))
+    if communities is not None and len(communities):
+        legend.append(("#444", "社区边界 community boundary", "box"))
     m.get_root().html.add_child(Verbatim(macro("map.html", "legend", legend, title, f"{note} {ATTRIBUTION}".strip())))
     m.fit_bounds([[miny, minx], [maxy, maxx]])
     return m

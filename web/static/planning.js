@@ -28,10 +28,12 @@
   }
 
   async function ensureScenario(name) {
-    const path = "/scenarios/" + encodeURIComponent(name);
-    const found = await shequ.api(path);
-    if (found.ok) { return true; }
-    if (found.status !== 404) { say("bad", await problem(found)); return false; }
+    // the list, not GET /scenarios/{name}: a 404 for a scenario still to make would read as an error
+    const list = await shequ.api("/scenarios");
+    if (!list.ok) { say("bad", await problem(list)); return false; }
+    const known = await list.json();
+    const names = (Array.isArray(known) ? known : known.scenarios || []).map((s) => s.name);
+    if (names.includes(name)) { return true; }
     const made = await shequ.api("/scenarios", { method: "POST", json: { name: name } });
     if (!made.ok) { say("bad", await problem(made)); return false; }
     return true;
@@ -56,7 +58,26 @@
   function start(map) {
     const plan = $("sq-plan");
     if (!plan || !map) { return; }
-    let armed = false;
+    // While placing, a clear layer over the map takes the click (the map's own layers would open their
+    // popups instead), shows a crosshair and goes away on Escape.
+    function arm() {
+      const container = map.getContainer();
+      const cover = document.createElement("div");
+      cover.id = "sq-plan-cover";
+      cover.title = shequ.t("点击放置；Esc 取消", "Click to place; Esc cancels");
+      cover.style.cssText = "position:absolute;inset:0;z-index:650;cursor:crosshair;background:rgba(204,121,167,.06)";
+      container.appendChild(cover);
+      const done = () => { cover.remove(); document.removeEventListener("keydown", onKey); };
+      const onKey = (e) => { if (e.key === "Escape") { done(); say("", tt("已取消放置。", "Placing cancelled.")); } };
+      document.addEventListener("keydown", onKey);
+      cover.addEventListener("click", (e) => {
+        e.preventDefault();
+        e.stopPropagation();
+        const latlng = map.mouseEventToLatLng(e);
+        done();
+        place(latlng);
+      });
+    }
 
     $("sq-plan-click").onclick = async () => {
       if (plan.dataset.shifted) {
@@ -64,15 +85,11 @@
         return;
       }
       if (!(await loggedIn())) { return; }
-      armed = true;
-      map.getContainer().style.cursor = "crosshair";
-      say("", tt("请在地图上点击新设施的位置。", "Click the map where the new facility goes."));
+      arm();
+      say("", tt("请在地图上点击新设施的位置（Esc 取消）。", "Click the map where the new facility goes (Esc cancels)."));
     };
 
-    map.on("click", async (e) => {
-      if (!armed) { return; }
-      armed = false;
-      map.getContainer().style.cursor = "";
+    async function place(latlng) {
       const name = $("sq-plan-name").value.trim();
       const type = $("sq-plan-type").value;
       const capacity = $("sq-plan-capacity").value;
@@ -83,16 +100,16 @@
         const props = { type: type };
         if (capacity !== "") { props.capacity = Number(capacity); }
         const change = { kind: "add_facility", properties: props,
-          geometry: { type: "Point", coordinates: [e.latlng.lng, e.latlng.lat] } };
+          geometry: { type: "Point", coordinates: [latlng.lng, latlng.lat] } };
         const r = await shequ.api("/scenarios/" + encodeURIComponent(name) + "/changes",
           { method: "POST", json: { changes: [change] } });
         if (!r.ok) { say("bad", await problem(r)); return; }
-        L.circleMarker(e.latlng, { radius: 9, color: "#000", weight: 2, fillColor: "#CC79A7", fillOpacity: 1 }).addTo(map);
+        L.circleMarker(latlng, { radius: 9, color: "#000", weight: 2, fillColor: "#CC79A7", fillOpacity: 1 }).addTo(map);
         window.location.href = compareUrl(name, type);
       } finally {
         busy(false);
       }
-    });
+    }
 
     $("sq-plan-suggest").onclick = async () => {
       if (!(await loggedIn())) { return; }

@@ -1,0 +1,76 @@
+"""The scenario flow in Chromium on the demo: a planner places a kindergarten by clicking the coverage
+map, sees the comparison, goes back to the scenario, asks for the best sites, keeps them as a scenario
+and sees what they change — offline, with no console error."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import live_server
+
+from shequ.api.app import create_app
+from shequ.settings import Settings
+from shequ.usecases.access import LOCAL
+from shequ.usecases.siting import SitingQuery, plan_sites
+from shequ.usecases.workspace import Workspace
+
+
+def _number(text: str) -> int:
+    return int(re.sub(r"[^\d\-+]", "", text))
+
+
+@pytest.mark.slow
+def test_place_compare_suggest_in_the_browser(demo_copy: str, page, shot) -> None:
+    ws = Workspace.open(demo_copy, Settings(database_url=demo_copy))
+    best = plan_sites(ws, SitingQuery.parse("kindergarten", add=1), user=LOCAL).sites.iloc[0]
+    ws.close()
+    app = create_app(demo_copy, Settings(database_url=demo_copy, analyses_access="public"))
+    with live_server(app) as base:
+        page.goto(f"{base}/maps/coverage?types=kindergarten", timeout=120_000)
+        page.wait_for_selector(".leaflet-control-layers")
+        page.fill("#sq-plan-name", "新幼儿园")
+        page.select_option("#sq-plan-type", "kindergarten")
+        page.fill("#sq-plan-capacity", "90")
+        page.click("#sq-plan-click")
+        # writing a scenario needs a planner: the login box opens, then the click mode is armed
+        page.wait_for_selector("#sq-login-box")
+        page.fill("#sq-login-box input[name=username]", "planner")
+        page.fill("#sq-login-box input[name=password]", "shequ-demo")
+        page.click("#sq-login-box button[type=submit]")
+        page.wait_for_function("document.getElementById('sq-plan-msg').textContent.length > 0")
+        page.evaluate(f"() => {{ window.shequMap.setView([{best['lat']}, {best['lon']}], 17); }}")
+        point = page.evaluate(f"(() => {{ const p = window.shequMap.latLngToContainerPoint([{best['lat']}, "
+                              f"{best['lon']}]); return [p.x, p.y]; }})()")
+        page.locator("#sq-plan-cover").click(position={"x": point[0], "y": point[1]})
+        try:
+            page.wait_for_url("**/maps/compare?**", timeout=60_000)
+        except Exception:
+            raise AssertionError(page.inner_text("#sq-plan-msg") + " | " + str(page.console_errors)) from None
+        row = page.locator("#sq-compare-totals tr[data-type=kindergarten]")
+        change = _number(row.locator("td").nth(3).locator("b").inner_text())
+        # the clicked point is the best single site: it covers what the siting found, to the metre's rounding
+        assert change == pytest.approx(best["new_households"], abs=1)
+        assert page.is_visible("#sq-compare-legend") and "新增覆盖" in page.inner_text("#sq-compare-legend")
+
+        page.click("#sq-back")
+        page.wait_for_selector("#sq-scenario-shown")
+        assert page.locator("#sq-scenario").input_value() == "新幼儿园"
+        page.fill("#sq-plan-name", "建议三处")
+        page.fill("#sq-plan-k", "3")
+        page.click("#sq-plan-suggest")
+        assert "求解" in page.inner_text("#sq-plan-msg") or "Solving" in page.inner_text("#sq-plan-msg")
+        page.wait_for_url("**/maps/compare?scenario=**", timeout=120_000)
+        row = page.locator("#sq-compare-totals tr[data-type=kindergarten]")
+        three = _number(row.locator("td").nth(3).locator("b").inner_text())
+        assert three > change  # three sites on top of the first one cover more than it alone
+        page.wait_for_selector(".leaflet-control-layers")
+        layers = page.inner_text(".leaflet-control-layers")
+        assert "新增覆盖 newly covered" in layers and "建议/规划设施 Proposed sites (4)" in layers
+        page.wait_for_timeout(1000)  # the renderer redraws after fitting the bounds
+        page.screenshot(path=shot("planning-compare.png"), full_page=False)
+        xlsx = page.get_attribute("#sq-compare-xlsx", "href")
+        assert page.request.get(f"{base}{xlsx}").status == 200
+    assert page.console_errors == []
+    assert page.external_requests == []
+    app.state.store.dispose()
