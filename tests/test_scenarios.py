@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 import shapely
 
-import samples
 from shequ.cli import main
 from shequ.errors import AlreadyExists, Conflict, Forbidden, InvalidInput, NotFound
 from shequ.layers.schema import LAYERS, WRITE_ORDER
@@ -22,6 +21,8 @@ from shequ.usecases import compare, scenarios
 from shequ.usecases.access import LOCAL
 from shequ.usecases.coverage import CoverageQuery, coverage
 from shequ.usecases.workspace import Workspace
+
+import samples
 
 PLANNER, BUREAU = User("p", "planner"), User("b", "bureau")
 
