@@ -38,6 +38,8 @@ class CoverageRequest(BaseModel):
                              description="a community (12 digits), street (9) or county (6) code: its residences")
     bbox: list[float] | None = Field(None, min_length=4, max_length=4,
                                      description="minx,miny,maxx,maxy (CRS84): the residences in it")
+    scenario: str | None = Field(None, max_length=64, description="the layers as this stored scenario would make "
+                                 "them (GET /scenarios)")
 
 
 def frame_json(frame: pd.DataFrame) -> list[dict]:
@@ -50,10 +52,11 @@ def frame_json(frame: pd.DataFrame) -> list[dict]:
 def coverage_analysis(request: Request, body: CoverageRequest, user: User) -> dict:
     ws = workspace(request)
     query = CoverageQuery.parse(body.types, body.level, body.distances, body.area, body.bbox,
-                                max_types=ws.settings.max_facility_types)
+                                max_types=ws.settings.max_facility_types, scenario=body.scenario)
     outcome = coverage(ws, query, user=user)
     per_community = outcome.zones[outcome.zones["zone_kind"] == "communities"]
     return {"query": {"types": outcome.types, "level": outcome.query.level, "area": outcome.query.area,
+                      "scenario": outcome.query.scenario or None,
                       "bbox": outcome.query.bbox},
             "thresholds": {t: vars(th) for t, th in outcome.thresholds.items()},
             "summary": frame_json(outcome.summary),
