@@ -21,12 +21,14 @@ from shequ.api.auth import User, workspace
 from shequ.api.errors import status_of
 from shequ.errors import ShequError
 from shequ.layers.exporting import analysis_geojson
+from shequ.usecases.catchment import AccessQuery, access_analysis
 from shequ.usecases.compare import compare, compare_xlsx
 from shequ.usecases.coverage import CoverageOutcome, CoverageQuery, coverage, service_area_frame
 from shequ.usecases.progress import progress
 from shequ.usecases.scenarios import list_scenarios, scenario_revision
 from shequ.usecases.scorecards import community_card, scorecard, shipped_profile
 from shequ.usecases.workspace import ResultCache, Workspace
+from shequ.web.access_page import access_page
 from shequ.web.compare_page import compare_page
 from shequ.web.coverage_page import CoverageParams, coverage_page, parse_view, service_areas_geojson
 from shequ.web.editor import editor_page
@@ -117,6 +119,22 @@ def coverage_map_page(request: Request, user: User, types: Types = None, level: 
     body = _pages_cache(ws, request).get(snap.version, key, lambda: coverage_page(
         outcome, params, snap.communities, snap.type_counts, scenarios=found))
     return HTMLResponse(body)
+
+
+@pages.get("/maps/access", response_class=HTMLResponse)
+def access_map_page(request: Request, user: User, type: str = "kindergarten", method: str | None = None,
+                    distance: float | None = None, area: str | None = None, scenario: str | None = None,
+                    assume_capacity: str | None = None) -> HTMLResponse:
+    """Capacity-aware access (2SFCA / E2SFCA) of one type: places per 1 000 per community and residence."""
+    ws = workspace(request)
+    assumed = (assume_capacity or "").strip() or None  # an empty form field is no assumption
+    query = AccessQuery.parse(type, method, distance, area, scenario, assumed)
+    outcome = access_analysis(ws, query, user=user)
+    snap = ws.snapshot()
+    found = [s["name"] for s in list_scenarios(ws, user=user)]
+    key = ("access", query, tuple(found), scenario_revision(ws, query.scenario))
+    return HTMLResponse(_pages_cache(ws, request).get(snap.version, key, lambda: access_page(
+        outcome, snap.communities, snap.type_counts, found)))
 
 
 @pages.get("/maps/compare", response_class=HTMLResponse)

@@ -74,3 +74,31 @@ def test_place_compare_suggest_in_the_browser(demo_copy: str, page, shot) -> Non
     assert page.console_errors == []
     assert page.external_requests == []
     app.state.store.dispose()
+
+
+def test_the_capacity_access_view_says_what_it_assumes(demo_db: str, page, shot) -> None:
+    """The coverage page links to the capacity view; without capacities it says it cannot measure, and
+    with an assumed capacity it shows places per 1 000 labelled as an assumption — on a phone too."""
+    app = create_app(demo_db, Settings(database_url=demo_db, analyses_access="public"))
+    with live_server(app) as base:
+        page.goto(f"{base}/maps/coverage?types=kindergarten", timeout=120_000)
+        page.click("#sq-access-link a")
+        page.wait_for_selector("#sq-access-summary")
+        assert "容量可达性" in page.inner_text("h2")
+        assert page.locator("#sq-access-summary tr[data-measure=measured] td.num").inner_text() == "否"  # no capacity: not measured
+        page.fill("#sq-access-assume", "90")
+        page.select_option("#sq-access-method", "e2sfca")
+        page.click("#sq-access-form button[type=submit]")
+        page.wait_for_url("**assume_capacity=90**")
+        page.wait_for_selector(".leaflet-control-layers")
+        per = page.locator("#sq-access-summary tr[data-measure=access_per_1000] td.num").inner_text()
+        assert float(per.replace(",", "")) > 0
+        assert "假设" in page.inner_text("ul.sq-notes")  # the assumption is said
+        page.wait_for_timeout(800)
+        page.screenshot(path=shot("access-view.png"), full_page=False)
+        page.set_viewport_size({"width": 390, "height": 844})
+        box = page.locator(".folium-map").bounding_box()
+        assert box["width"] >= 380  # the map takes the phone's width
+    assert page.console_errors == []
+    assert page.external_requests == []
+    app.state.store.dispose()
