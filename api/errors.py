@@ -17,6 +17,7 @@ STATUS: dict[type[errors.ShequError], int] = {
     errors.Conflict: 412,
     errors.InvalidFeature: 422,
     errors.PreconditionRequired: 428,
+    errors.Busy: 429,
 }
 #: what a route may answer, for the OpenAPI document
 RESPONSES = {400: {"description": "bad request (parameter, CRS, body)"}, 401: {"description": "not logged in"},
@@ -42,6 +43,8 @@ def headers_of(exc: errors.ShequError) -> dict[str, str]:
         return {"WWW-Authenticate": f'Bearer error="{reason}"' if reason else "Bearer"}
     if isinstance(exc, errors.Conflict) and exc.details.get("etag"):
         return {"ETag": exc.details["etag"]}
+    if isinstance(exc, errors.Busy):
+        return {"Retry-After": str(int(exc.details.get("retry_after", 30)))}
     return {}
 
 

@@ -292,7 +292,9 @@ def _number(value: Any) -> Any:
     return value
 
 
-@router.post("/analyses/siting", responses=RESPONSES,
+@router.post("/analyses/siting",
+             responses={**RESPONSES, 429: {"description": "another siting run is in progress: retry after the "
+                                                          "Retry-After seconds"}},
              summary="Where new facilities of a type should go: maximal (mclp) or set covering (lscp) on "
                      "the walking network, existing facilities kept (planner, admin)")
 def plan_sites(request: Request, body: SitingRequest, user: User) -> dict:

@@ -98,3 +98,10 @@ class Forbidden(ShequError):
     """Logged in, but not allowed: the message says which role or area it needs."""
 
     code = "Forbidden"
+
+
+class Busy(ShequError):
+    """The server is already doing as much of this costly work as it allows at once: try again shortly
+    (``details['retry_after']`` seconds)."""
+
+    code = "Busy"

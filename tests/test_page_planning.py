@@ -85,7 +85,8 @@ def test_the_capacity_access_view_says_what_it_assumes(demo_db: str, page, shot)
         page.click("#sq-access-link a")
         page.wait_for_selector("#sq-access-summary")
         assert "容量可达性" in page.inner_text("h2")
-        assert page.locator("#sq-access-summary tr[data-measure=measured] td.num").inner_text() == "否"  # no capacity: not measured
+        measured = page.locator("#sq-access-summary tr[data-measure=measured] td.num").inner_text()
+        assert measured == "否"  # no capacity in the data: not measured
         page.fill("#sq-access-assume", "90")
         page.select_option("#sq-access-method", "e2sfca")
         page.click("#sq-access-form button[type=submit]")

@@ -143,3 +143,18 @@ def test_the_command_line_round(ws: Workspace, tmp_path: Path, capsys) -> None:
     assert "no scenario 'nope'" in capsys.readouterr().err
     assert main(["--db", url, "scenario", "delete", "k"]) == 0
     assert main(["--db", url, "scenario", "show", "k"]) == 2
+
+
+def test_a_second_siting_run_at_once_is_told_to_come_back(ws: Workspace, monkeypatch) -> None:
+    """Siting takes a core for up to its time limit: one run at a time, a second is refused (429 on the API)."""
+    from shequ.errors import Busy
+    from shequ.usecases import siting
+
+    monkeypatch.setattr(siting, "WAIT_S", 0.05)
+    assert siting._RUNNING.acquire(timeout=1)  # a run in progress
+    try:
+        with pytest.raises(Busy, match="another siting run"):
+            siting.plan_sites(ws, siting.SitingQuery.parse("kindergarten", add=1), user=PLANNER)
+    finally:
+        siting._RUNNING.release()
+    assert len(siting.plan_sites(ws, siting.SitingQuery.parse("kindergarten", add=1), user=PLANNER).sites) <= 1

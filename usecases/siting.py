@@ -10,6 +10,7 @@ proposal can be kept as a scenario, so coverage, scorecards and the comparison s
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from shequ.errors import InvalidInput, NoData, NotFound
+from shequ.errors import Busy, InvalidInput, NoData, NotFound
 from shequ.gis.coverage import PEOPLE, assign_zones, thresholds
 from shequ.gis.nearby import within_reach
 from shequ.gis.siting import MODELS, TIME_LIMIT_S, Siting, SitingResult, street_candidates
@@ -113,8 +114,24 @@ class SitingOutcome:
     notes: list[tuple[str, str]] = field(default_factory=list)
 
 
+#: siting runs one at a time per process (each may take a core for up to its time limit): a second
+#: request waits a moment, then is told to come back, rather than queueing behind the first
+_RUNNING = threading.BoundedSemaphore(1)
+WAIT_S = 5.0
+
+
 def plan_sites(ws: Workspace, query: SitingQuery, *, user: User | None) -> SitingOutcome:
     require(user, Action.SITING, ws.settings)
+    if not _RUNNING.acquire(timeout=WAIT_S):
+        raise Busy("another siting run is in progress: try again in a minute",
+                   zh="另一项选址计算正在进行，请稍后再试", retry_after=60)
+    try:
+        return _plan_logged(ws, query, user)
+    finally:
+        _RUNNING.release()
+
+
+def _plan_logged(ws: Workspace, query: SitingQuery, user: User | None) -> SitingOutcome:
     snap = scenarios.snapshot_for(ws, query.scenario)
     with timed("siting", type=query.type, model=query.model, add=query.add, scenario=query.scenario,
                user=user.name if user else "local") as log:
