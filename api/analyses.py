@@ -157,8 +157,10 @@ def target_progress(request: Request, user: User,
 
 
 @router.get("/analyses/lifecircles", summary="Life-circle audit: required facilities per level", responses=RESPONSES)
-def lifecircle_audit(request: Request, user: User) -> dict:
-    findings, summary = lifecircles.audit_all(workspace(request), user=user)
+def lifecircle_audit(request: Request, user: User,
+                     scenario: Annotated[str | None, Query(max_length=64, description="a stored scenario's "
+                                                           "layers (GET /scenarios)")] = None) -> dict:
+    findings, summary = lifecircles.audit_all(workspace(request), user=user, scenario=scenario)
     return {"findings": frame_json(findings), "circles": frame_json(summary)}
 
 

@@ -57,6 +57,15 @@ def test_a_scenario_changes_the_analysis_and_never_the_layers(ws: Workspace) -> 
     after_rows = ws.store.read("facilities")
     assert list(after_rows["id"]) == list(before_rows["id"]) and len(after_rows) == 3
     assert _kinder(ws)["kindergarten_m"].equals(real["kindergarten_m"])
+    # the life-circle audit takes the scenario too
+    from shequ.usecases.lifecircles import audit_all
+
+    findings, _ = audit_all(ws, user=LOCAL)
+    planned_findings, _ = audit_all(ws, user=LOCAL, scenario="plan-a")
+    kinder = (planned_findings["type"] == "kindergarten") & (planned_findings["status"] != "missing")
+    assert kinder.sum() >= ((findings["type"] == "kindergarten") & (findings["status"] != "missing")).sum()
+    with pytest.raises(NotFound):
+        audit_all(ws, user=LOCAL, scenario="nope")
 
 
 def test_closing_building_planned_and_a_new_development(ws: Workspace) -> None:

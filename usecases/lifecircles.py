@@ -15,6 +15,7 @@ from shequ.layers.users import User
 from shequ.layers.validate import validate
 from shequ.logs import timed
 from shequ.usecases.access import Action, require
+from shequ.usecases.scenarios import snapshot_for
 from shequ.usecases.workspace import Workspace
 
 LEVELS = ("5min", "10min", "15min")
@@ -44,10 +45,11 @@ def draw(ws: Workspace, lon: float, lat: float, level: str, code: str, name: str
     return DrawnCircle(circle, area)
 
 
-def audit_all(ws: Workspace, *, user: User | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every life circle against its level's required facilities: (findings, one row per circle)."""
+def audit_all(ws: Workspace, *, user: User | None, scenario: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every life circle against its level's required facilities, on the real layers or a scenario's:
+    (findings, one row per circle)."""
     require(user, Action.LIFECIRCLES, ws.settings)
-    snap = ws.snapshot()
+    snap = snapshot_for(ws, scenario)
     if snap.lifecircles.empty:
         raise NoData("no life circles: import them or draw one (shequ lifecircle)")
     if not snap.walkable:
