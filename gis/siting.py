@@ -263,8 +263,8 @@ def _merge_rows(m: csr_matrix, w: np.ndarray) -> tuple[csr_matrix, np.ndarray, n
 LAGRANGE_ROUND = 100
 LAGRANGE_STEPS = 5000
 LAGRANGE_SHARE = 0.3  # of the time limit
-#: … "few enough": HiGHS proves such a rest optimal in well under a second; "stops gaining": fewer than
-#: 5 % fixed over this many rounds
+#: … "few enough": HiGHS proves such a rest optimal in well under a second; "stops gaining": over this
+#: many rounds, fewer than 5 % more fixed and the bound lowered by less than 5 % of the gap
 FREE_TARGET = 500
 LAGRANGE_STALL_ROUNDS = 5
 #: subgradient steps without a better bound before the step size halves; it stops below MIN_STEP
@@ -400,7 +400,7 @@ def _mclp(a: csr_matrix, w: np.ndarray, k: int, deadline: float) -> tuple[np.nda
     stats: dict = {"candidates": n_c, "groups": a.shape[1], "greedy": cover.value(best)}
     best, lb = cover.improve(best, lag_deadline)
     lag = _Lagrangian(cover, k)
-    history: list[int] = []  # candidates left free after each round
+    history: list[tuple[int, float]] = []  # candidates left free and the bound after each round
     while True:
         best, lb = lag.run(LAGRANGE_ROUND, best, lb, lag_deadline)
         best, lb = cover.improve(best, lag_deadline)
@@ -409,9 +409,13 @@ def _mclp(a: csr_matrix, w: np.ndarray, k: int, deadline: float) -> tuple[np.nda
                          lagrange_seconds=time.perf_counter() - t0, free=0)
             return best, "optimal", 0.0, stats
         out, one = lag.fixed(lb)
-        history.append(int((~out & ~one).sum()))
-        stalled = len(history) > LAGRANGE_STALL_ROUNDS and history[-1] > 0.95 * history[-1 - LAGRANGE_STALL_ROUNDS]
-        if (history[-1] <= FREE_TARGET or stalled or lag.converged or lag.steps >= LAGRANGE_STEPS
+        history.append((int((~out & ~one).sum()), lag.ub))
+        if len(history) > LAGRANGE_STALL_ROUNDS:  # neither fixing more nor lowering the bound any more
+            (free_then, ub_then), (free_now, ub_now) = history[-1 - LAGRANGE_STALL_ROUNDS], history[-1]
+            stalled = free_now > 0.95 * free_then and ub_then - ub_now < 0.05 * (ub_now - lb)
+        else:
+            stalled = False
+        if (history[-1][0] <= FREE_TARGET or stalled or lag.converged or lag.steps >= LAGRANGE_STEPS
                 or time.perf_counter() > lag_deadline):
             break
     stats.update(lagrange_steps=lag.steps, lagrange_bound=lag.ub, lagrange_best=lb,
