@@ -41,11 +41,15 @@ check: venv
 # The walking-coverage benchmark (not part of `make test`): shequ against the networkx recipes and
 # pandana, in one process on the same data. pandana is AGPL and optional: if it does not install,
 # the benchmark runs without it. BENCH_ARGS="--quick" for a one-minute smoke run.
+# Then the siting benchmark: exact MCLP against greedy and spopt's straight-line MCLP, every method's
+# sites judged on foot (bench/siting_bench.py; SITING_BENCH_ARGS, which takes BENCH_ARGS' --quick).
 BENCH_ARGS ?=
+SITING_BENCH_ARGS ?= $(filter --quick,$(BENCH_ARGS))
 bench: deps venv
 	@$(BIN)/pip install --quiet -e ".[bench]" || \
 		echo "note: pandana (optional, AGPL) did not install; the benchmark runs without it"
 	$(BIN)/python bench/coverage_bench.py $(BENCH_ARGS)
+	$(BIN)/python bench/siting_bench.py $(SITING_BENCH_ARGS)
 
 deps:
 	@scripts/system-deps.sh $(DEPS_RUN)
