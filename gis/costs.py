@@ -4,9 +4,10 @@ Siting and capacity-aware access both need, for every candidate site or facility
 reaches within a distance. A dense sources × residences matrix does not fit at city scale (10 000
 candidates × 100 000 residences is 8 GB of floats), and nearly all of it would be "too far": the
 limited Dijkstra of ``scipy.sparse.csgraph`` runs over spatial chunks of sources, each on the part of
-the graph within the limit of the chunk, and only the distances within the limit are kept. The distances are the coverage engine's own (``gis/reach.py``): the same
-entries of compounds, the same access legs, a facility inside a compound serving it at 0 m, so a
-site proposed here covers exactly the residences ``Coverage`` finds once it is built.
+the graph within the limit of the chunk, and only the distances within the limit are kept. The
+distances are the coverage engine's own (``gis/reach.py``): the same entries of compounds, the same
+access legs, a facility inside a compound serving it at 0 m, so a site proposed here covers exactly
+the residences ``Coverage`` finds once it is built.
 """
 
 from __future__ import annotations
