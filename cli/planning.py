@@ -104,10 +104,12 @@ def cmd_scenario(args: argparse.Namespace) -> int:
 
 
 def cmd_plan_sites(args: argparse.Namespace) -> int:
-    from shequ.usecases import siting
+    from shequ.usecases import scenarios, siting
     from shequ.usecases.access import LOCAL
 
     ws = _ws(args)
+    if args.save_as:
+        scenarios.check_name(args.save_as)  # before the work, not after it
     query = siting.SitingQuery.parse(args.type, add=args.add, model=args.model, weight=args.weight,
                                      distance_m=args.distance, area=args.area, scenario=args.scenario,
                                      spacing_m=args.spacing,
@@ -121,7 +123,9 @@ def cmd_plan_sites(args: argparse.Namespace) -> int:
           f"{len(outcome.candidates):,} candidate sites, {len(outcome.existing)} existing facilities kept")
     print(f"solver: {r.status}" + (f", gap ≤ {r.gap:.2%}" if r.status == "time limit" else "")
           + f", {r.seconds:.1f} s")
-    for row in outcome.sites.to_dict("records"):
+    print(f"{len(outcome.sites)} new site(s)" + (" (the first 20 below; all in sites.geojson)"
+                                                  if len(outcome.sites) > 20 else ""))
+    for row in outcome.sites.head(20).to_dict("records"):
         print(f"  site {row['rank']}: {row['lon']:.6f},{row['lat']:.6f}  newly covers "
               f"{row.get('new_households', 0):,.0f} households, {row.get('new_population', 0):,.0f} people"
               + (f", {row['new_children']:,.0f} children" if "new_children" in row else ""))

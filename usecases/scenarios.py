@@ -27,6 +27,8 @@ from shequ.logs import timed
 from shequ.usecases.access import Action, require
 from shequ.usecases.workspace import Snapshot, Workspace
 
+check_name = stored.check_name  # a scenario name as every door accepts it
+
 #: a planned facility's status once the scenario builds it
 BUILT = "existing"
 
