@@ -19,7 +19,7 @@ from fastapi.routing import APIRoute
 
 from shequ.api.auth import User, workspace
 from shequ.api.errors import status_of
-from shequ.errors import ShequError
+from shequ.errors import InvalidInput, ShequError
 from shequ.layers.exporting import analysis_geojson
 from shequ.usecases.catchment import AccessQuery, access_analysis
 from shequ.usecases.compare import compare, compare_xlsx
@@ -138,11 +138,15 @@ def access_map_page(request: Request, user: User, type: str = "kindergarten", me
 
 
 @pages.get("/maps/compare", response_class=HTMLResponse)
-def compare_map_page(request: Request, user: User, scenario: str, base: str | None = None, types: Types = None,
+def compare_map_page(request: Request, user: User, scenario: str | None = None, base: str | None = None,
+                     types: Types = None,
                      type: str | None = None, level: str | None = None, area: str | None = None,
                      profile: str | None = None) -> HTMLResponse:
     """What a scenario changes: before → after per type and community, a difference map of one type."""
     ws = workspace(request)
+    if not (scenario or "").strip():
+        raise InvalidInput("choose a scenario to compare: /maps/compare?scenario=NAME (GET /scenarios lists them)",
+                           zh="请选择要比较的方案：/maps/compare?scenario=方案名称")
     if profile:
         shipped_profile(profile)  # a web client names shipped profiles only
     c = compare(ws, base, scenario, types=types, level=level, area=area, profile=profile, user=user)
