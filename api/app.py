@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -88,6 +89,9 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
                   "and 4 with ETag locking). " + ATTRIBUTION)
     app.state.workspace = ws
     app.state.store = store
+    # compressed answers for every client that asks (browsers, GDAL, httpx): the coverage page is
+    # ≈1.2 MB of GeoJSON and script, ≈0.2 MB gzipped — seconds on a slow intranet link
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
     if warm:
         _warm(ws)
     # every script, stylesheet and icon a page uses comes from here: government intranets are offline

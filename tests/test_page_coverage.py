@@ -323,3 +323,15 @@ def test_a_planner_logs_in_from_the_page_and_the_map_appears_on_a_phone(demo_db:
         assert box["width"] >= 380 and box["height"] >= 300  # the map fills the phone's width
         assert errors == []
         context.close()
+
+
+def test_pages_and_data_travel_compressed(server: str) -> None:
+    """A slow intranet link gets the coverage page gzipped (under 300 KB on the demo) and the same page
+    unchanged once unpacked; a client that does not ask gets it plain."""
+    with httpx.Client(timeout=120) as client:
+        packed = client.get(f"{server}/maps/coverage?types=kindergarten", headers={"Accept-Encoding": "gzip"})
+        plain = client.get(f"{server}/maps/coverage?types=kindergarten", headers={"Accept-Encoding": "identity"})
+    assert packed.status_code == plain.status_code == 200
+    assert packed.headers["content-encoding"] == "gzip" and "content-encoding" not in plain.headers
+    assert packed.num_bytes_downloaded < 300_000 < plain.num_bytes_downloaded
+    assert packed.text == plain.text
