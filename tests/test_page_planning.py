@@ -39,10 +39,13 @@ def test_place_compare_suggest_in_the_browser(demo_copy: str, page, shot) -> Non
         page.fill("#sq-login-box input[name=password]", "shequ-demo")
         page.click("#sq-login-box button[type=submit]")
         page.wait_for_function("document.getElementById('sq-plan-msg').textContent.length > 0")
-        page.evaluate(f"() => {{ window.shequMap.setView([{best['lat']}, {best['lon']}], 17); }}")
-        point = page.evaluate(f"(() => {{ const p = window.shequMap.latLngToContainerPoint([{best['lat']}, "
-                              f"{best['lon']}]); return [p.x, p.y]; }})()")
-        page.locator("#sq-plan-cover").click(position={"x": point[0], "y": point[1]})
+        # no animation: the click must land where the map will be, not where it is on the way
+        page.evaluate(f"() => {{ window.shequMap.setView([{best['lat']}, {best['lon']}], 17, {{animate: false}}); }}")
+        # the best site is now the map's centre: click the middle of the placing layer
+        box = page.locator("#sq-plan-cover").bounding_box()
+        centre = page.evaluate("() => { const c = window.shequMap.getCenter(); return [c.lat, c.lng]; }")
+        assert centre == pytest.approx([best["lat"], best["lon"]], abs=1e-5)
+        page.locator("#sq-plan-cover").click(position={"x": box["width"] / 2, "y": box["height"] / 2})
         try:
             page.wait_for_url("**/maps/compare?**", timeout=60_000)
         except Exception:
