@@ -118,7 +118,9 @@ class ChangeOut(BaseModel):
     made_at: str | None
 
 
-class ScenarioOut(BaseModel):
+class ScenarioHead(BaseModel):
+    """What a scenario is, beside its changes (the list gives their count, one scenario gives them all)."""
+
     name: str
     title: str
     description: str
@@ -126,17 +128,13 @@ class ScenarioOut(BaseModel):
     created_by: str | None
     created_at: str | None
     updated_at: str | None
+
+
+class ScenarioOut(ScenarioHead):
     changes: list[ChangeOut] = Field(description="in order: the scenario's history too")
 
 
-class ScenarioListed(BaseModel):
-    name: str
-    title: str
-    description: str
-    revision: int
-    created_by: str | None
-    created_at: str | None
-    updated_at: str | None
+class ScenarioListed(ScenarioHead):
     changes: int = Field(description="how many changes it holds")
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import argparse
 
+from shequ.cli.common import workspace
+
 
 def cmd_analyze_access(args: argparse.Namespace) -> int:
-    from shequ.settings import from_environment
     from shequ.usecases.access import LOCAL
     from shequ.usecases.catchment import AccessQuery, access_analysis, write_files
-    from shequ.usecases.workspace import Workspace
 
-    ws = Workspace.open(args.db, from_environment())
+    ws = workspace(args)
     query = AccessQuery.parse(args.type, args.method, args.distance, args.area, args.scenario, args.assume_capacity,
                               args.demand)
     outcome = access_analysis(ws, query, user=LOCAL)

@@ -10,14 +10,9 @@ import unicodedata
 from shequ import __version__
 from shequ.cli import access as access_cli
 from shequ.cli import planning
+from shequ.cli.common import workspace
 
 EXIT_INPUT = 2
-
-
-def _workspace(args: argparse.Namespace):
-    from shequ.usecases.workspace import Workspace
-
-    return Workspace.open(args.db, _settings())
 
 
 def _settings():
@@ -43,7 +38,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from shequ.layers.store import safe_url
     from shequ.usecases.transfer import import_layer_file
 
-    ws = _workspace(args)
+    ws = workspace(args)
     report = import_layer_file(ws, args.file, args.layer, mode=args.mode, crs=args.crs, src_layer=args.src_layer,
                                lon=args.lon, lat=args.lat)
     print(f"{report.file}: {report.crs_note}")
@@ -58,7 +53,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_import_osm(args: argparse.Namespace) -> int:
     from shequ.usecases.transfer import import_openstreetmap
 
-    counts, notes = import_openstreetmap(_workspace(args), args.file, config=args.config, append=args.append,
+    counts, notes = import_openstreetmap(workspace(args), args.file, config=args.config, append=args.append,
                                          show_progress=not args.quiet)
     for note in notes:
         print(f"note: {note}")
@@ -73,7 +68,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from shequ.usecases.access import LOCAL
     from shequ.usecases.transfer import export
 
-    done = export(_workspace(args), args.layer, fmt=args.format, crs=args.crs, user=LOCAL, path=args.output)
+    done = export(workspace(args), args.layer, fmt=args.format, crs=args.crs, user=LOCAL, path=args.output)
     print(f"exported {done.features} {args.layer} to {done.path} ({args.crs or 'EPSG:4326'})")
     return 0
 
@@ -82,7 +77,7 @@ def cmd_layers(args: argparse.Namespace) -> int:
     from shequ.layers.schema import LAYERS
     from shequ.layers.store import safe_url
 
-    ws = _workspace(args)
+    ws = workspace(args)
     counts = ws.store.counts()
     print(f"{ws.store.backend}: {safe_url(ws.store.url)}")
     for name, layer in LAYERS.items():
@@ -153,7 +148,7 @@ def cmd_analyze_coverage(args: argparse.Namespace) -> int:
     from shequ.usecases.access import LOCAL
     from shequ.usecases.coverage import CoverageQuery, coverage, write_files
 
-    ws = _workspace(args)
+    ws = workspace(args)
     query = CoverageQuery.parse(args.types.split(",") if args.types else None, args.level, _pairs(args.distance),
                                 args.area, search_beyond_m=args.search_beyond,
                                 max_types=ws.settings.max_facility_types, scenario=args.scenario)
@@ -187,7 +182,7 @@ def cmd_lifecircle(args: argparse.Namespace) -> int:
         lon, lat = (float(v) for v in args.at.split(","))
     except ValueError:
         raise InvalidInput(f"--at wants LON,LAT in WGS84, got {args.at!r}") from None
-    drawn = draw(_workspace(args), lon, lat, args.level, args.code, args.name, buffer_m=args.buffer)
+    drawn = draw(workspace(args), lon, lat, args.level, args.code, args.name, buffer_m=args.buffer)
     print(f"life circle {args.code} ({args.level}) written: {drawn.area_km2:.2f} km² reached on foot from "
           f"{lon}, {lat}")
     return 0
@@ -199,7 +194,7 @@ def cmd_draft(args: argparse.Namespace) -> int:
 
     from shequ.usecases.drafting import DRAFT_NOTE, draft_communities, draft_grids, draft_subdistricts
 
-    ws = _workspace(args)
+    ws = workspace(args)
     if args.what == "subdistricts":
         run = draft_subdistricts(ws, replace_official=args.replace_official)
         print(f"drafted {len(run.units)} streets and towns from the communities' codes"
@@ -233,7 +228,7 @@ def cmd_draft(args: argparse.Namespace) -> int:
 def cmd_check_grids(args: argparse.Namespace) -> int:
     from shequ.usecases.drafting import CHECKS, check, write_findings
 
-    result = check(_workspace(args), profile=args.profile, households=args.households)
+    result = check(workspace(args), profile=args.profile, households=args.households)
     rules, grids, findings = result.rules, result.grids, result.findings
     print(f"{len(grids)} grids in {result.communities} communities, checked against profile "
           f"{result.profile.name}" + (f" ({rules.households[0]:,.0f}–{rules.households[1]:,.0f} households"
@@ -265,7 +260,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from shequ.usecases.access import LOCAL
     from shequ.usecases.scorecards import write_report
 
-    done = write_report(_workspace(args), args.profile, args.out, user=LOCAL, local=True, scenario=args.scenario)
+    done = write_report(workspace(args), args.profile, args.out, user=LOCAL, local=True, scenario=args.scenario)
     card, prof = done.outcome.card, done.outcome.profile
     print(f"scorecard of {len(card.communities)} communities against profile {prof.name} "
           f"({' → '.join(prof.lineage)})")
@@ -288,7 +283,7 @@ def cmd_progress(args: argparse.Namespace) -> int:
     from shequ.usecases.access import LOCAL
     from shequ.usecases.progress import write_progress
 
-    done = write_progress(_workspace(args), args.profile, args.out, user=LOCAL, local=True)
+    done = write_progress(workspace(args), args.profile, args.out, user=LOCAL, local=True)
     o, prof = done.outcome, done.outcome.profile
     print(f"progress of {o.communities} communities towards the targets of profile {prof.name} "
           f"({' → '.join(prof.lineage)}) on {o.today.isoformat()}; "
@@ -353,7 +348,7 @@ def cmd_user(args: argparse.Namespace) -> int:
     from shequ.usecases import accounts
     from shequ.usecases.access import LOCAL
 
-    ws = _workspace(args)
+    ws = workspace(args)
 
     def password() -> str:
         given = os.environ.get("SHEQU_PASSWORD") or args.password
@@ -377,7 +372,7 @@ def cmd_user(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from shequ.usecases.demo import build
 
-    build(_workspace(args), force=args.force)
+    build(workspace(args), force=args.force)
     return 0
 
 

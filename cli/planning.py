@@ -6,12 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-
-def _ws(args: argparse.Namespace):
-    from shequ.settings import from_environment
-    from shequ.usecases.workspace import Workspace
-
-    return Workspace.open(args.db, from_environment())
+from shequ.cli.common import workspace
 
 
 def _lonlat(text: str) -> tuple[float, float]:
@@ -46,7 +41,7 @@ def cmd_scenario(args: argparse.Namespace) -> int:
     from shequ.usecases import scenarios
     from shequ.usecases.access import LOCAL
 
-    ws = _ws(args)
+    ws = workspace(args)
     action, name = args.action, args.name
     if action == "list":
         found = scenarios.list_scenarios(ws, user=LOCAL)
@@ -107,7 +102,7 @@ def cmd_plan_sites(args: argparse.Namespace) -> int:
     from shequ.usecases import scenarios, siting
     from shequ.usecases.access import LOCAL
 
-    ws = _ws(args)
+    ws = workspace(args)
     if args.save_as:
         scenarios.check_name(args.save_as)  # before the work, not after it
     query = siting.SitingQuery.parse(args.type, add=args.add, model=args.model, weight=args.weight,
@@ -148,7 +143,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from shequ.usecases import compare
     from shequ.usecases.access import LOCAL
 
-    ws = _ws(args)
+    ws = workspace(args)
     c = compare.compare(ws, args.base, args.scenario, types=args.types.split(",") if args.types else None,
                         level=args.level, area=args.area, profile=args.profile, user=LOCAL)
     files = compare.write_files(ws, c, args.out)

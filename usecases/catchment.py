@@ -179,26 +179,10 @@ def access_analysis(ws: Workspace, query: AccessQuery, *, user: User | None) -> 
 
 def _select(snap: Snapshot, area: str) -> tuple[np.ndarray, gpd.GeoDataFrame, tuple[str, str]]:
     """Rows of the area's residences, its communities, and its name (as coverage chooses them)."""
-    res, comm = snap.residences, snap.communities
-    if not area:
-        return np.arange(len(res)), comm.reset_index(drop=True), ("全部", "all communities")
-    codes = comm["code"].astype(str) if len(comm) else pd.Series([], dtype=str)
-    comm = comm[codes == area] if area in set(codes) else comm[codes.str.startswith(area)]
-    if comm.empty:
-        raise InvalidInput(f"unknown area {area!r}: no community has that code or code prefix",
-                           zh=f"未知的区域 {area!r}：请填写社区代码或 9 位街道代码前缀")
-    rows = np.flatnonzero(assign_zones(res, comm, "code").notna().to_numpy())
-    if not len(rows):
+    rows, comm, label = snap.area(area)
+    if area and not len(rows):
         raise NoData(f"no residence lies in {area}", zh=f"{area} 内没有居住单元")
-    label = ((str(comm["name"].iloc[0]), f"community {comm['code'].iloc[0]}") if len(comm) == 1 else
-             (f"{area} 的 {len(comm)} 个社区", f"{len(comm)} communities under {area}"))
-    return rows, comm.reset_index(drop=True), label
-
-
-def _gates_metric(gates: list, crs) -> np.ndarray | None:
-    if not any(g is not None for g in gates):
-        return None
-    return np.asarray(gpd.GeoSeries(list(gates), crs=4326).to_crs(crs).values)
+    return rows, comm, label
 
 
 def _capacity(fac: gpd.GeoDataFrame, assumed: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -236,7 +220,7 @@ def _compute(snap: Snapshot, q: AccessQuery) -> AccessOutcome:
         measured = within_reach(res_m, fac_m, distance)
         measured[rows] = True
         sub = np.flatnonzero(measured)
-        gates = _gates_metric([snap.gates[i] for i in sub], net.crs)
+        gates = snap.gates_metric(sub)
         dm = walking_distances(net, fac_m, res_m[sub], distance, gates=gates)
         supply, basis = _capacity(fac, q.assume_capacity)
         demand = pd.to_numeric(res_all[q.demand], errors="coerce").to_numpy(dtype=float)[sub]

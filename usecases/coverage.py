@@ -200,26 +200,15 @@ def resolved(snap: Snapshot, query: CoverageQuery, max_types: int = 8) -> Covera
 
 def _select(snap: Snapshot, query: CoverageQuery) -> tuple[np.ndarray, gpd.GeoDataFrame, tuple[str, str]]:
     """Rows of the residences the query is about, the area's communities, and the area's name."""
-    res, comm = snap.residences, snap.communities
-    rows = np.arange(len(res))
-    label = ("全部", "all communities")
-    if query.area:
-        codes = comm["code"].astype(str)
-        comm = comm[codes == query.area] if query.area in set(codes) else comm[codes.str.startswith(query.area)]
-        if comm.empty:
-            raise InvalidInput(f"unknown area {query.area!r}: no community has that code or code prefix",
-                               zh=f"未知的区域 {query.area!r}：请填写社区代码或 9 位街道代码前缀")
-        zone = assign_zones(res, comm, "code")
-        rows = np.flatnonzero(zone.notna().to_numpy())
-        label = ((str(comm["name"].iloc[0]), f"community {comm['code'].iloc[0]}") if len(comm) == 1 else
-                 (f"{query.area} 的 {len(comm)} 个社区", f"{len(comm)} communities under {query.area}"))
+    res = snap.residences
+    rows, comm, label = snap.area(query.area)
     if query.bbox is not None:
         hit = shapely.intersects(np.asarray(res.geometry.values)[rows], shapely.box(*query.bbox))
         rows = rows[hit]
         label = ("所选范围", "the chosen box") if not query.area else label
     if not len(rows):
         raise NoData("no walkable streets or no residences in the area: import them or widen the area")
-    return rows, comm.reset_index(drop=True), label
+    return rows, comm, label
 
 
 def _compute(snap: Snapshot, query: CoverageQuery) -> CoverageOutcome:

@@ -20,7 +20,7 @@ import pandas as pd
 import shapely
 
 from shequ.errors import Busy, InvalidInput, NoData, NotFound
-from shequ.gis.coverage import PEOPLE, assign_zones, thresholds
+from shequ.gis.coverage import PEOPLE, thresholds
 from shequ.gis.nearby import within_reach
 from shequ.gis.siting import MODELS, TIME_LIMIT_S, Siting, SitingResult, street_candidates
 from shequ.layers import catalog
@@ -147,19 +147,11 @@ def _plan(snap: Snapshot, query: SitingQuery) -> SitingOutcome:
     th = thresholds([query.type], overrides={query.type: query.distance_m} if query.distance_m else None)[query.type]
     net = snap.network
     res = snap.residences
-    rows = np.arange(len(res))
-    if query.area:
-        comm = snap.communities
-        codes = comm["code"].astype(str) if len(comm) else pd.Series([], dtype=str)
-        mine = comm[codes.str.startswith(query.area)] if len(comm) else comm
-        if mine.empty:
-            raise InvalidInput(f"unknown area {query.area!r}: no community has that code or prefix")
-        rows = np.flatnonzero(assign_zones(res, mine, "code").notna().to_numpy())
-        if not len(rows):
-            raise NoData(f"no residence lies in {query.area}")
+    rows, _, _ = snap.area(query.area)
+    if query.area and not len(rows):
+        raise NoData(f"no residence lies in {query.area}", zh=f"{query.area} 内没有居住单元")
     area_res = res.iloc[rows].reset_index(drop=True)
-    gates = np.asarray([snap.gates[i] for i in rows], dtype=object)
-    gate_geoms = _gates_metric(gates, net.crs)
+    gate_geoms = snap.gates_metric(rows)
     res_m = snap.metric(area_res)
     existing = snap.serving[snap.serving["type"] == query.type] if len(snap.serving) else snap.serving
     if query.candidates_file:
@@ -204,12 +196,6 @@ def _plan(snap: Snapshot, query: SitingQuery) -> SitingOutcome:
                             existing.reset_index(drop=True), summary)
     outcome.notes = _notes(outcome, snap)
     return outcome
-
-
-def _gates_metric(gates: np.ndarray, crs) -> np.ndarray | None:
-    if not any(g is not None for g in gates):
-        return None
-    return np.asarray(gpd.GeoSeries(list(gates), crs=4326).to_crs(crs).values)
 
 
 def _candidate_file(path: str) -> gpd.GeoSeries:

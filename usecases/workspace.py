@@ -22,6 +22,8 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
+from shequ.errors import InvalidInput
+from shequ.gis.coverage import assign_zones
 from shequ.gis.crs import metric_crs
 from shequ.gis.network import WalkNetwork
 from shequ.layers.store import Store
@@ -111,6 +113,30 @@ class Snapshot:
 
     def metric(self, frame: gpd.GeoDataFrame) -> np.ndarray:
         return np.asarray(frame.to_crs(self.metric_crs).geometry.values)
+
+    def gates_metric(self, rows: np.ndarray) -> np.ndarray | None:
+        """The gates of the residences at ``rows`` in the metric CRS (None when none of them has any),
+        as ``WalkNetwork.entries`` takes them."""
+        gates = [self.gates[i] for i in rows]
+        if not any(g is not None for g in gates):
+            return None
+        return np.asarray(gpd.GeoSeries(gates, crs=4326).to_crs(self.metric_crs).values)
+
+    def area(self, area: str) -> tuple[np.ndarray, gpd.GeoDataFrame, tuple[str, str]]:
+        """Rows of the residences of an area (a community code, or a 9/6-digit street or county prefix;
+        "" for everything), its communities, and its name (Chinese, English)."""
+        res, comm = self.residences, self.communities
+        if not area:
+            return np.arange(len(res)), comm.reset_index(drop=True), ("全部", "all communities")
+        codes = comm["code"].astype(str) if len(comm) else pd.Series([], dtype=str)
+        comm = comm[codes == area] if area in set(codes) else comm[codes.str.startswith(area)]
+        if comm.empty:
+            raise InvalidInput(f"unknown area {area!r}: no community has that code or code prefix",
+                               zh=f"未知的区域 {area!r}：请填写社区代码或 9 位街道代码前缀")
+        rows = np.flatnonzero(assign_zones(res, comm, "code").notna().to_numpy())
+        label = ((str(comm["name"].iloc[0]), f"community {comm['code'].iloc[0]}") if len(comm) == 1 else
+                 (f"{area} 的 {len(comm)} 个社区", f"{len(comm)} communities under {area}"))
+        return rows, comm.reset_index(drop=True), label
 
 
 class ResultCache:
