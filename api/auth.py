@@ -107,7 +107,7 @@ def me(user: User) -> UserOut:
     from shequ.errors import NotLoggedIn
 
     if user is None:
-        raise NotLoggedIn("this needs a login")
+        raise NotLoggedIn("this needs a login", zh="需要登录")
     return UserOut(name=user.name, role=user.role, areas=list(user.areas))
 
 

@@ -37,7 +37,8 @@ def parse(value: str | None, param: str = "crs") -> str:
         return CRS84
     uri = _ALIASES.get(value.strip().lower())
     if uri is None:
-        raise CRSError(f"{param} {value!r} is not offered; use one of {', '.join(SUPPORTED)}")
+        raise CRSError(f"{param} {value!r} is not offered; use one of {', '.join(SUPPORTED)}",
+                       zh=f"不支持 {param} {value!r}：可选 {'、'.join(SUPPORTED)}")
     return uri
 
 

@@ -62,14 +62,17 @@ def parse_bbox(text: str | None, bbox_crs: str) -> tuple[float, float, float, fl
     try:
         values = [float(v) for v in text.split(",")]
     except ValueError:
-        raise InvalidInput(f"bbox {text!r}: four numbers, comma separated") from None
+        raise InvalidInput(f"bbox {text!r}: four numbers, comma separated",
+                           zh=f"bbox {text!r}：应为逗号分隔的四个数") from None
     if len(values) == 6:  # 3D bbox: the heights do not matter here
         values = [values[0], values[1], values[3], values[4]]
     if len(values) != 4 or not all(np.isfinite(values)):
-        raise InvalidInput(f"bbox {text!r}: four numbers, minx,miny,maxx,maxy")
+        raise InvalidInput(f"bbox {text!r}: four numbers, minx,miny,maxx,maxy",
+                           zh=f"bbox {text!r}：应为四个数（最小经度,最小纬度,最大经度,最大纬度）")
     box = ogc_crs.bbox_to_wgs84(tuple(values), bbox_crs)
     if box[0] > box[2] or box[1] > box[3]:
-        raise InvalidInput(f"bbox {text!r}: the lower corner comes first")
+        raise InvalidInput(f"bbox {text!r}: the lower corner comes first",
+                           zh=f"bbox {text!r}：应先写左下角")
     return box
 
 

@@ -172,7 +172,8 @@ def etag_of(revision: int) -> str:
 def _known(name: str) -> str:
     """A name from the path: one that cannot be a scenario's is not found (never sent to the database)."""
     if not NAME.fullmatch(name):
-        raise NotFound(f"no scenario {name!r}: GET /scenarios lists them")
+        raise NotFound(f"no scenario {name!r}: GET /scenarios lists them",
+                       zh=f"没有名为 {name!r} 的方案")
     return name
 
 
@@ -186,7 +187,8 @@ def _revision(if_match: str | None, name: str, request: Request, user) -> int | 
         return int(tag)
     current = scenarios.show(workspace(request), name, user=user).revision
     raise Conflict(f"If-Match {if_match!r} is not a revision of scenario {name!r} (now {etag_of(current)}): "
-                   "GET the scenario first", etag=etag_of(current))
+                   "GET the scenario first", etag=etag_of(current),
+                   zh=f"If-Match {if_match!r} 不是方案 {name!r} 的版本（现为 {etag_of(current)}）：请先重新读取方案")
 
 
 def _geometry(change: ChangeIn, index: int):
@@ -196,15 +198,19 @@ def _geometry(change: ChangeIn, index: int):
     if change.kind not in PLACED:
         raise InvalidInput(f"{where}: geometry: a {change.kind} change takes none (it names a facility by "
                            "target_id)" if change.kind != "build_planned" else
-                           f"{where}: geometry: a build_planned change takes none")
+                           f"{where}: geometry: a build_planned change takes none",
+                           zh=f"第 {index + 1} 项：{change.kind} 类修改不带几何图形")
     try:
         geom = parse_geometry(change.geometry)
     except InvalidInput as exc:
-        raise InvalidInput(f"{where}: {exc.message}") from None
+        raise InvalidInput(f"{where}: {exc.message}",
+                           zh=f"第 {index + 1} 项：{exc.text_zh()}") from None
     if geom is None or geom.geom_type not in ("Point", "Polygon", "MultiPolygon"):
-        raise InvalidInput(f"{where}: geometry: a GeoJSON Point or Polygon (longitude, latitude in WGS84)")
+        raise InvalidInput(f"{where}: geometry: a GeoJSON Point or Polygon (longitude, latitude in WGS84)",
+                           zh=f"第 {index + 1} 项：几何图形应为 GeoJSON 点或面（WGS84 经纬度）")
     if geom.is_empty or not np.isfinite(np.asarray(geom.bounds, dtype=float)).all():
-        raise InvalidInput(f"{where}: geometry: coordinates must be finite numbers (longitude, latitude)")
+        raise InvalidInput(f"{where}: geometry: coordinates must be finite numbers (longitude, latitude)",
+                           zh=f"第 {index + 1} 项：坐标应为有限的数（经度、纬度）")
     return geom
 
 

@@ -9,7 +9,9 @@ level's range. The requirement table is data: ``data/life_circle_requirements.js
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -34,6 +36,22 @@ class Requirement:
     source: str
     clause: str
     status: str
+
+
+@functools.cache
+def _titles() -> dict[str, str]:
+    return json.loads(resources.files("shequ.data").joinpath("life_circle_requirements.json")
+                      .read_text(encoding="utf-8"))["sources"]
+
+
+def _cited(r: Requirement) -> str:
+    """The document a requirement comes from and its clause, as a reader looks it up (not a source key)."""
+    titles = _titles()
+    title = re.split(r"[,:]", str(titles.get(r.source, r.source)))[0].strip()
+    first = r.clause.split()[0] if r.clause.split() else ""
+    if first and title.endswith(" " + first):  # "… GB 50437-2007 (2018年版) 表3.1.2" + "表3.1.2 (…)"
+        title = title[: -len(first) - 1]
+    return f"{title} {r.clause}".strip()
 
 
 def load_requirements(path: str | Path | None = None) -> dict[str, list[Requirement]]:
@@ -112,7 +130,7 @@ def audit(network: WalkNetwork, circles: gpd.GeoDataFrame, residences: gpd.GeoDa
                 findings.append({"code": code, "level": level, "type": r.type,
                                  "name_zh": catalog.load_facility_types()[r.type].name_zh, "required": r.required,
                                  "present": present, "population_share_reached": share, "status": status,
-                                 "source": f"{r.source} {r.clause}", "source_status": r.status})
+                                 "source": _cited(r), "source_status": r.status})
             pop_range = levels[level].population if level in levels else None
             summary.append({"code": code, "level": level, "population": pop,
                             "population_range": pop_range.value if pop_range else None,

@@ -62,7 +62,8 @@ class GridRules:
 
 def check_grids(grids: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, rules: GridRules = GridRules(),
                 *, gaps: bool = True) -> gpd.GeoDataFrame:
-    """Findings, one row each: check, grid, other (grid or community), value, message, geometry (WGS84).
+    """Findings, one row each: check, grid, other (grid or community), value, message, message_zh (the
+    same in Chinese, for the pages), geometry (WGS84).
 
     ``gaps`` looks for uncovered land in every community that has grids; an edit of one grid passes
     only the communities concerned.
@@ -74,15 +75,16 @@ def check_grids(grids: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, rules: G
     rows: list[dict] = []
 
     def add(check: str, grid: object, other: object, value: float | None, message: str,
-            geometry: shapely.Geometry | None) -> None:
+            geometry: shapely.Geometry | None, zh: str) -> None:
         rows.append({"check": check, "grid": grid, "other": other, "value": value, "message": message,
-                     "geometry": geometry})
+                     "message_zh": zh, "geometry": geometry})
 
     geoms = np.asarray(g.geometry.values)
     valid = shapely.is_valid(geoms)
     for i in np.flatnonzero(~valid):
         add("invalid_geometry", g.at[i, "code"], None, None,
-            f"grid {g.at[i, 'code']}: {shapely.is_valid_reason(geoms[i])}", geoms[i])
+            f"grid {g.at[i, 'code']}: {shapely.is_valid_reason(geoms[i])}", geoms[i],
+            f"网格 {g.at[i, 'code']} 的图形无效（如边界自相交）：{shapely.is_valid_reason(geoms[i])}")
     fixed = np.where(valid, geoms, shapely.make_valid(geoms))
 
     # inside its own community
@@ -90,7 +92,8 @@ def check_grids(grids: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, rules: G
     own = g["community_code"].map(comm_index)
     for i in np.flatnonzero(own.isna().to_numpy()):
         add("unknown_community", g.at[i, "code"], g.at[i, "community_code"], None,
-            f"grid {g.at[i, 'code']}: community {g.at[i, 'community_code']!r} does not exist", fixed[i])
+            f"grid {g.at[i, 'code']}: community {g.at[i, 'community_code']!r} does not exist", fixed[i],
+            f"网格 {g.at[i, 'code']}：社区 {g.at[i, 'community_code']!r} 不存在")
     known = np.flatnonzero(own.notna().to_numpy())
     if len(known):
         outside = shapely.difference(fixed[known], np.asarray(c.geometry.values)[own.to_numpy()[known].astype(int)])
@@ -99,7 +102,8 @@ def check_grids(grids: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, rules: G
             i = known[k]
             add("outside_community", g.at[i, "code"], g.at[i, "community_code"], float(area[k]),
                 f"grid {g.at[i, 'code']}: {area[k]:,.0f} m² lie outside its community "
-                f"{g.at[i, 'community_code']}", outside[k])
+                f"{g.at[i, 'community_code']}", outside[k],
+                f"网格 {g.at[i, 'code']} 有 {area[k]:,.0f} 平方米超出所属社区 {g.at[i, 'community_code']}")
 
     # overlaps between grids
     a, b = shapely.STRtree(fixed).query(fixed, predicate="intersects")
@@ -110,7 +114,8 @@ def check_grids(grids: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, rules: G
         area = shapely.area(inter)
         for k in np.flatnonzero(_real(inter, tol)):
             add("overlap", g.at[a[k], "code"], g.at[b[k], "code"], float(area[k]),
-                f"grids {g.at[a[k], 'code']} and {g.at[b[k], 'code']} overlap by {area[k]:,.0f} m²", inter[k])
+                f"grids {g.at[a[k], 'code']} and {g.at[b[k], 'code']} overlap by {area[k]:,.0f} m²", inter[k],
+                f"网格 {g.at[a[k], 'code']} 与 {g.at[b[k], 'code']} 重叠 {area[k]:,.0f} 平方米")
 
     # gaps: land of a community that no grid of it covers
     if gaps and len(g):
@@ -122,7 +127,8 @@ def check_grids(grids: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, rules: G
             parts = shapely.get_parts(hole)
             for part in parts[_real(parts, tol)]:
                 add("gap", None, code, float(part.area),
-                    f"community {code}: {part.area:,.0f} m² belong to no grid", part)
+                    f"community {code}: {part.area:,.0f} m² belong to no grid", part,
+                    f"社区 {code} 有 {part.area:,.0f} 平方米不属于任何网格（空隙）")
 
     # rules of the profile
     if rules.households is not None and "households" in g:
@@ -130,23 +136,27 @@ def check_grids(grids: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, rules: G
         hh = pd.to_numeric(g["households"], errors="coerce")
         # a drafted grid knows why it is outside the range (``reason``, from shequ draft): say it
         why = g["reason"].fillna("").astype(str) if "reason" in g else pd.Series("", index=g.index)
-        for check, mask, word, bound in (("households_below", hh < lo, "fewer", lo),
-                                         ("households_above", hh > hi, "more", hi)):
+        for check, mask, word, word_zh, bound in (("households_below", hh < lo, "fewer", "少于", lo),
+                                                  ("households_above", hh > hi, "more", "多于", hi)):
             for i in np.flatnonzero(mask.to_numpy()):
                 add(check, g.at[i, "code"], None, float(hh.iloc[i]),
                     f"grid {g.at[i, 'code']}: {hh.iloc[i]:,.0f} households, {word} than {bound:,.0f}"
-                    + (f" (draft: {why.iloc[i]})" if why.iloc[i] else ""), fixed[i])
-    for flag, column, check, what in ((rules.manager_required, "manager", "no_manager", "grid manager"),
-                                      (rules.party_branch_required, "party_branch", "no_party_branch",
-                                       "party branch or group")):
+                    + (f" (draft: {why.iloc[i]})" if why.iloc[i] else ""), fixed[i],
+                    f"网格 {g.at[i, 'code']}：{hh.iloc[i]:,.0f} 户，{word_zh} {bound:,.0f} 户"
+                    + (f"（草案：{why.iloc[i]}）" if why.iloc[i] else ""))
+    for flag, column, check, what, what_zh in ((rules.manager_required, "manager", "no_manager", "grid manager",
+                                                "网格员"),
+                                               (rules.party_branch_required, "party_branch", "no_party_branch",
+                                                "party branch or group", "党支部（党小组）")):
         if not flag:
             continue
         missing = g[column].isna() | (g[column].astype(str).str.strip() == "") if column in g else \
             pd.Series(True, index=g.index)
         for i in np.flatnonzero(missing.to_numpy()):
-            add(check, g.at[i, "code"], None, None, f"grid {g.at[i, 'code']}: no {what}", fixed[i])
+            add(check, g.at[i, "code"], None, None, f"grid {g.at[i, 'code']}: no {what}", fixed[i],
+                f"网格 {g.at[i, 'code']}：没有{what_zh}")
 
-    out = gpd.GeoDataFrame(rows, columns=["check", "grid", "other", "value", "message", "geometry"],
+    out = gpd.GeoDataFrame(rows, columns=["check", "grid", "other", "value", "message", "message_zh", "geometry"],
                            geometry="geometry", crs=crs)
     return out.to_crs(4326)
 

@@ -47,6 +47,8 @@ class Sourced:
     status: str
     via: tuple[str, ...] = ()
     note: str = ""
+    #: how shequ read the value (the project's reference files): kept, never shown as the source
+    provenance: str = ""
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,8 @@ def _sourced(obj: Mapping[str, Any], doc: Mapping[str, Any], where: str) -> Sour
     for key in via:
         if key not in doc["sources"]:
             raise CatalogError(f"{where}: unknown 'via' source {key!r}")
-    return Sourced(_freeze(obj["value"]), obj["source"], obj["clause"], obj["status"], via, obj.get("note", ""))
+    return Sourced(_freeze(obj["value"]), obj["source"], obj["clause"], obj["status"], via, obj.get("note", ""),
+                   obj.get("provenance", ""))
 
 
 def _facility(obj: Mapping[str, Any], doc: Mapping[str, Any]) -> FacilityType:
@@ -218,6 +221,13 @@ def sources(file: str = FACILITY_FILE) -> dict[str, dict[str, Any]]:
     return dict(_read(file)["sources"])
 
 
+def citation(source: str, clause: str = "", file: str = FACILITY_FILE) -> str:
+    """The source as a reader can look it up: the document's title and its clause (never a source key
+    or a file of the project); the status is said beside it by whoever shows it."""
+    title = str(sources(file).get(source, {}).get("title") or source)
+    return f"{title} {clause}".strip()
+
+
 def facility_type_codes() -> list[str]:
     """All facility type codes in catalog order."""
     return list(load_facility_types())
@@ -293,6 +303,14 @@ def unknown_type_message(name: str) -> str:
     hints = [types[c].label for c in suggest(name)]
     hint = f" — did you mean {' or '.join(hints)}?" if hints else " (see facility_type_codes())"
     return f"unknown facility type {name!r}{hint}"
+
+
+def unknown_type_message_zh(name: str) -> str:
+    """The same in Chinese: 未知的设施类型 'kindergarden'：是否指 幼儿园（kindergarten）？"""
+    types = load_facility_types()
+    hints = [f"{types[c].name_zh}（{c}）" for c in suggest(name)]
+    hint = f"：是否指 {' 或 '.join(hints)}？" if hints else "（shequ types 列出设施目录）"
+    return f"未知的设施类型 {name!r}{hint}"
 
 
 # ------------------------------------------------------------------ OSM

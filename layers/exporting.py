@@ -86,7 +86,8 @@ def target_crs(crs: str | None) -> str:
     if key in ("CGCS2000", "4490"):
         key = "EPSG:4490"
     if key not in EXPORT_CRS:
-        raise ExportError(f"export CRS {crs!r} not offered: use EPSG:4326 (WGS84) or EPSG:4490 (CGCS2000)")
+        raise ExportError(f"export CRS {crs!r} not offered: use EPSG:4326 (WGS84) or EPSG:4490 (CGCS2000)",
+                          zh=f"不支持导出坐标系 {crs!r}：可选 EPSG:4326（WGS84）或 EPSG:4490（CGCS2000）")
     return key
 
 
@@ -101,7 +102,8 @@ def export_frame(gdf: gpd.GeoDataFrame, layer: str, path: str | Path, *, fmt: st
     path = Path(path)
     fmt = fmt or FORMATS.get(path.suffix.lower())
     if fmt not in set(FORMATS.values()):
-        raise ExportError(f"{path.name}: unknown export format; use .geojson, .gpkg, .zip (Shapefile) or .csv")
+        raise ExportError(f"{path.name}: unknown export format; use .geojson, .gpkg, .zip (Shapefile) or .csv",
+                          zh=f"{path.name}：未知的导出格式；可用 .geojson、.gpkg、.zip（Shapefile）或 .csv")
     target = target_crs(crs)
     if fmt == "geojson":
         doc = geojson_dict(gdf if target == "EPSG:4326" else gdf.to_crs(target), spec)
@@ -159,7 +161,9 @@ def _write_shapefile_zip(flat: gpd.GeoDataFrame, spec: Layer, path: Path) -> Non
             short = col[:10]
             if short in taken:
                 raise ExportError(f"extra column {col!r} clashes with another name when cut to Shapefile's "
-                                  "10 characters; export GeoPackage instead")
+                                  "10 characters; export GeoPackage instead",
+                                  zh=f"附加列 {col!r} 截为 Shapefile 的 10 个字符后与其他列重名："
+                                     "请导出 GeoPackage 或改名")
             taken.add(short)
     flat = flat.rename(columns=renames)
     # A Shapefile holds one geometry family; a layer mixing points and polygons (residences) is

@@ -27,6 +27,10 @@ from shequ.layers.schema import LAYERS
 from shequ.layers.store import Store
 from shequ.layers.validate import validate
 
+#: how a figure estimated by this module's rules is cited (Chinese, English): the rules are shequ's,
+#: read from OpenStreetMap tags (the rule file, data/osm_import.json, is a provenance, not a source)
+OSM_ESTIMATE = ("OpenStreetMap 估算（shequ 规则）", "estimated from OpenStreetMap tags (shequ's rule)")
+
 _TAG = re.compile(r'"((?:[^"\\]|\\.)*)"=>"((?:[^"\\]|\\.)*)"')
 
 

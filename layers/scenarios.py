@@ -135,7 +135,8 @@ def add_changes(engine, name: str, changes: list[dict], *, user: str | None = No
     for i, ch in enumerate(changes):
         kind = ch.get("kind")
         if kind not in KINDS:
-            raise InvalidInput(f"change {i + 1}: kind must be one of {', '.join(KINDS)}, not {kind!r}")
+            raise InvalidInput(f"change {i + 1}: kind must be one of {', '.join(KINDS)}, not {kind!r}",
+                               zh=f"第 {i + 1} 项：修改类型应为 {'、'.join(KINDS)} 之一，而不是 {kind!r}")
         geom = ch.get("geometry")
         rows.append({"scenario": name, "kind": kind, "target_id": ch.get("target_id"),
                      "properties": json.dumps(ch.get("properties") or {}, ensure_ascii=False, default=_plain),
@@ -152,7 +153,8 @@ def add_changes(engine, name: str, changes: list[dict], *, user: str | None = No
                            "reload it and apply your change again", zh=f"方案 {name!r} 已被他人修改，请刷新后重试")
         count = conn.execute(select(func.count(c.c.id)).where(c.c.scenario == name)).scalar_one()
         if count + len(rows) > MAX_CHANGES:
-            raise InvalidInput(f"a scenario holds at most {MAX_CHANGES:,} changes")
+            raise InvalidInput(f"a scenario holds at most {MAX_CHANGES:,} changes",
+                               zh=f"一个方案最多 {MAX_CHANGES:,} 项修改")
         if rows:
             conn.execute(insert(c), rows)
         conn.execute(update(t).where(t.c.name == name).values(revision=t.c.revision + len(rows), updated_at=now))
@@ -180,7 +182,8 @@ def remove_change(engine, name: str, change_id: int, *, user: str | None = None)
     t, c = SCENARIO_TABLES["scenarios"], SCENARIO_TABLES["scenario_changes"]
     with engine.begin() as conn:
         if conn.execute(delete(c).where(c.c.scenario == name, c.c.id == int(change_id))).rowcount == 0:
-            raise NotFound(f"scenario {name!r} has no change {change_id}")
+            raise NotFound(f"scenario {name!r} has no change {change_id}",
+                           zh=f"方案 {name!r} 没有第 {change_id} 号修改")
         conn.execute(update(t).where(t.c.name == name).values(revision=t.c.revision + 1,
                                                                updated_at=datetime.now(UTC)))
     return get(engine, name)

@@ -235,8 +235,8 @@ RESIDENCES = Layer(
         Field("population", "int", "Residents", "人口", unit="persons", **_COUNT),
         Field("elderly", "int", "Residents aged 60 and over", "60岁及以上老年人", unit="persons", **_COUNT),
         Field("children", "int", "Residents aged 0–14", "0–14岁儿童", unit="persons", **_COUNT),
-        Field("estimated", "bool", "Figures are estimates (see data/osm_import.json), not counts",
-              "数据为估算值", default=False),
+        Field("estimated", "bool", "Figures are estimated from OpenStreetMap tags (shequ's rule), not counts",
+              "数据为估算值（OpenStreetMap 估算，shequ 规则）", default=False),
         Field("migrants", "int", "Rural migrant workers living here (农民工)", "农民工人数", unit="persons", **_COUNT),
         Field("built", "int", "Year the development was built (rules for new developments, 新建小区, need it)",
               "建成年份", minimum=1900),
@@ -297,7 +297,8 @@ def get_layer(name: str) -> Layer:
     for layer in LAYERS.values():
         if key in (layer.name, layer.en.lower(), layer.zh) or key.rstrip("s") == layer.name.rstrip("s"):
             return layer
-    raise UnknownName(f"unknown layer {name!r}; layers are: " + ", ".join(f"{n} ({v.zh})" for n, v in LAYERS.items()))
+    raise UnknownName(f"unknown layer {name!r}; layers are: " + ", ".join(f"{n} ({v.zh})" for n, v in LAYERS.items()),
+                      zh=f"未知的图层 {name!r}；图层有：" + "、".join(f"{n}（{v.zh}）" for n, v in LAYERS.items()))
 
 
 def markdown() -> str:

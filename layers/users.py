@@ -72,20 +72,23 @@ def _now() -> datetime:
 
 def add_user(engine: Engine, name: str, password: str, role: str, areas: list[str] | None = None) -> User:
     if role not in ROLES:
-        raise UserError(f"role {role!r} is not one of {', '.join(ROLES)}")
+        raise UserError(f"role {role!r} is not one of {', '.join(ROLES)}",
+                        zh=f"角色 {role!r} 无效：可选 {'、'.join(ROLES)}")
     if not name or not name.strip():
-        raise UserError("a user needs a name")
+        raise UserError("a user needs a name", zh="用户需要名称")
     if len(password) < 8:
-        raise UserError("passwords need at least 8 characters")
+        raise UserError("passwords need at least 8 characters", zh="密码至少需要 8 个字符")
     areas = [a.strip() for a in (areas or []) if a.strip()]
     bad = [a for a in areas if not (a.isdigit() and len(a) in (6, 9, 12))]
     if bad:
-        raise UserError(f"areas are 6-digit county, 9-digit street or 12-digit community codes; got {bad}")
+        raise UserError(f"areas are 6-digit county, 9-digit street or 12-digit community codes; got {bad}",
+                        zh=f"区域应为 6 位区县、9 位街道或 12 位社区代码；收到 {bad}")
     if role == "grid_manager" and not areas:
-        raise UserError("a grid manager needs the communities or streets they look after (--area CODE)")
+        raise UserError("a grid manager needs the communities or streets they look after (--area CODE)",
+                        zh="网格员需要指定负责的社区或街道（--area 代码）")
     with engine.begin() as conn:
         if conn.execute(select(USERS.c.name).where(USERS.c.name == name)).first():
-            raise AlreadyExists(f"user {name!r} exists already")
+            raise AlreadyExists(f"user {name!r} exists already", zh=f"用户 {name!r} 已存在")
         conn.execute(insert(USERS).values(name=name, password_hash=_HASHER.hash(password), role=role,
                                           areas=json.dumps(areas), created_at=_now()))
     return User(name, role, tuple(areas))
@@ -93,18 +96,18 @@ def add_user(engine: Engine, name: str, password: str, role: str, areas: list[st
 
 def set_password(engine: Engine, name: str, password: str) -> None:
     if len(password) < 8:
-        raise UserError("passwords need at least 8 characters")
+        raise UserError("passwords need at least 8 characters", zh="密码至少需要 8 个字符")
     with engine.begin() as conn:
         if not conn.execute(update(USERS).where(USERS.c.name == name)
                             .values(password_hash=_HASHER.hash(password))).rowcount:
-            raise NotFound(f"no user {name!r}")
+            raise NotFound(f"no user {name!r}", zh=f"没有用户 {name!r}")
         conn.execute(delete(TOKENS).where(TOKENS.c.user_name == name))
 
 
 def remove_user(engine: Engine, name: str) -> None:
     with engine.begin() as conn:
         if not conn.execute(delete(USERS).where(USERS.c.name == name)).rowcount:
-            raise NotFound(f"no user {name!r}")
+            raise NotFound(f"no user {name!r}", zh=f"没有用户 {name!r}")
         conn.execute(delete(TOKENS).where(TOKENS.c.user_name == name))
 
 

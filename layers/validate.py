@@ -64,7 +64,8 @@ def validate(raw: gpd.GeoDataFrame, layer: Layer, *, source: str = "<data>", csv
         if f.required and f.name not in present:
             found = ", ".join(map(str, [c for c in raw.columns if c != raw.geometry.name])) or "none"
             problems.append(Problem(source, None, f.name,
-                                    f"missing required field '{f.name}' ({f.zh}); columns found: {found}"))
+                                    f"missing required field '{f.name}' ({f.zh}); columns found: {found}",
+                                    reason_zh=f"缺少必填字段“{f.name}”（{f.zh}）；现有列：{found}"))
     reverse = {v: k for k, v in mapping.items()}
     for f in layer.fields:
         column = raw[reverse[f.name]] if f.name in reverse else pd.Series([None] * len(raw), index=raw.index)
@@ -84,7 +85,8 @@ def validate(raw: gpd.GeoDataFrame, layer: Layer, *, source: str = "<data>", csv
     first = {v: i for i, v in key[~key.duplicated(keep="first")].items()}
     for idx, value in key[dup].items():
         problems.append(problem_at(attrs, idx, layer.key,
-                                   f"duplicate {layer.key} {value!r} (also feature {first[value]})"))
+                                   f"duplicate {layer.key} {value!r} (also feature {first[value]})",
+                                   f"{layer.key} {value!r} 重复（第 {first[value]} 个要素也用了它）"))
 
     geometry, geom_problems = check_geometry(out.geometry, layer, attrs)
     out = out.set_geometry(geometry)
@@ -126,21 +128,22 @@ def _coerce(column: pd.Series, f: Field, layer: Layer, attrs: dict) -> tuple[pd.
     problems: list[Problem] = []
     blank = _blank(column)
 
-    def bad(mask: pd.Series, reason: str) -> None:
+    def bad(mask: pd.Series, reason: str, zh: str) -> None:
         for idx, value in column[mask].items():
-            problems.append(problem_at(attrs, idx, f.name, reason.format(value=value)))
+            problems.append(problem_at(attrs, idx, f.name, reason.format(value=value), zh.format(value=value)))
 
     if f.required:
-        bad(blank, "required value missing")
+        bad(blank, "required value missing", f"缺少必填值（{f.zh}）")
     if f.type in ("int", "float"):
         numbers = pd.to_numeric(column.where(~blank).astype(object).map(
             lambda v: v.strip().replace(",", "") if isinstance(v, str) else v), errors="coerce")
-        bad(~blank & numbers.isna(), "{value!r} is not a number")
+        bad(~blank & numbers.isna(), "{value!r} is not a number", "{value!r} 不是数字")
         valid = numbers.notna()
         if f.type == "int":
-            bad(valid & (numbers.round() != numbers), "{value!r} is not a whole number")
+            bad(valid & (numbers.round() != numbers), "{value!r} is not a whole number", "{value!r} 不是整数")
         if f.minimum is not None:
-            bad(valid & (numbers < f.minimum), "{value!r} is below the minimum " + f"{f.minimum:g}")
+            bad(valid & (numbers < f.minimum), "{value!r} is below the minimum " + f"{f.minimum:g}",
+                "{value!r} 小于最小值 " + f"{f.minimum:g}")
         if f.type == "int":
             ok = valid & (numbers.round() == numbers)
             result = pd.Series(pd.array([None] * len(column), dtype="Int64"), index=column.index)
@@ -151,7 +154,7 @@ def _coerce(column: pd.Series, f: Field, layer: Layer, attrs: dict) -> tuple[pd.
     if f.type == "bool":
         text = column.where(~blank).astype(object).map(lambda v: str(v).strip().lower() if v is not None else v)
         parsed = text.map(lambda v: True if v in _TRUE else False if v in _FALSE else None)
-        bad(~blank & parsed.isna(), "{value!r} is not true/false (是/否)")
+        bad(~blank & parsed.isna(), "{value!r} is not true/false (是/否)", "{value!r} 应为 是/否（true/false）")
         if f.default is not None:
             parsed = parsed.where(~blank, f.default)
         return parsed.astype("boolean"), problems
@@ -161,14 +164,16 @@ def _coerce(column: pd.Series, f: Field, layer: Layer, attrs: dict) -> tuple[pd.
         for code, spellings in f.choices.items():
             lookup.update({s.lower(): code for s in spellings})
         mapped = text.map(lambda v: lookup.get(v.lower()) if isinstance(v, str) else None)
-        bad(~blank & mapped.isna(), "{value!r} is not one of " + ", ".join(f.choices))
+        bad(~blank & mapped.isna(), "{value!r} is not one of " + ", ".join(f.choices),
+            "{value!r} 不是可选值之一：" + "、".join(f.choices))
         if f.default is not None:
             mapped = mapped.where(~blank, f.default)
         return mapped.astype(object), problems
     if f.pattern:
         rx = re.compile(f.pattern)
         bad(~blank & ~text.map(lambda v: bool(rx.match(v)) if isinstance(v, str) else True),
-            "{value!r} is not a valid " + f.name + (f": {f.pattern_hint}" if f.pattern_hint else ""))
+            "{value!r} is not a valid " + f.name + (f": {f.pattern_hint}" if f.pattern_hint else ""),
+            "{value!r} 不是有效的" + f.zh + (f"：{f.pattern_hint}" if f.pattern_hint else ""))
     if layer.name == "facilities" and f.name == "type":
         text, type_problems = _facility_types(text, attrs)
         problems += type_problems
@@ -182,8 +187,10 @@ def _facility_types(text: pd.Series, attrs: dict) -> tuple[pd.Series, list[Probl
         types = catalog.load_facility_types()
         hints = [f"{code} ({types[code].name_zh})" for code in catalog.suggest(value) if code in types]
         hint = f"; did you mean {' or '.join(hints)}?" if hints else ""
+        hint_zh = f"；是否指 {' 或 '.join(hints)}？" if hints else ""
         problems.append(problem_at(attrs, idx, "type", f"unknown facility type {value!r}{hint} "
-                                   "(`shequ types` lists the catalog)"))
+                                   "(`shequ types` lists the catalog)",
+                                   f"未知的设施类型 {value!r}{hint_zh}（shequ types 列出设施目录）"))
     return codes.where(codes.notna(), text), problems
 
 
@@ -194,7 +201,7 @@ def check_geometry(geoms: gpd.GeoSeries, layer: Layer, attrs: dict) -> tuple[gpd
     index = geoms.index
     missing = shapely.is_missing(arr) | shapely.is_empty(arr)
     for idx in index[missing]:
-        problems.append(problem_at(attrs, idx, "geometry", "geometry missing or empty"))
+        problems.append(problem_at(attrs, idx, "geometry", "geometry missing or empty", "缺少几何图形或图形为空"))
 
     types = np.asarray(shapely.get_type_id(arr))
     names = np.array(["Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
@@ -218,18 +225,21 @@ def check_geometry(geoms: gpd.GeoSeries, layer: Layer, attrs: dict) -> tuple[gpd
             for idx, n in zip(index[m & (parts > 1)], parts[m & (parts > 1)], strict=True):
                 problems.append(problem_at(attrs, idx, "geometry",
                                            f"{layer.name} need one {single} per feature; this {multi} "
-                                           f"has {n} parts"))
+                                           f"has {n} parts", f"{layer.zh}每个要素只能有一个 {single}；"
+                                           f"这个 {multi} 有 {n} 个部分"))
                 type_names[index.get_loc(idx)] = "reported"
     wrong = ~missing & ~np.isin(type_names, [*allowed, "reported"])
     for idx, t in zip(index[wrong], type_names[wrong], strict=True):
         problems.append(problem_at(attrs, idx, "geometry",
-                                   f"wrong geometry type {t}: {layer.name} must be {' or '.join(layer.geometry)}"))
+                                   f"wrong geometry type {t}: {layer.name} must be {' or '.join(layer.geometry)}",
+                                   f"几何类型 {t} 不对：{layer.zh}应为 {' 或 '.join(layer.geometry)}"))
 
     ok = ~missing & ~wrong
     valid = np.ones(len(arr), dtype=bool)
     valid[ok] = shapely.is_valid(arr[ok])
     for idx, geom in zip(index[~valid], arr[~valid], strict=True):
-        problems.append(problem_at(attrs, idx, "geometry", _invalid_reason(geom)))
+        problems.append(problem_at(attrs, idx, "geometry", _invalid_reason(geom),
+                                   "几何图形无效（如边界自相交）：" + _invalid_reason(geom)))
 
     bounds = np.full((len(arr), 4), np.nan)
     bounds[ok] = shapely.bounds(arr[ok])
@@ -244,12 +254,16 @@ def check_geometry(geoms: gpd.GeoSeries, layer: Layer, attrs: dict) -> tuple[gpd
         if swapped[i]:
             reason = (f"coordinates ({x:.6f}, {y:.6f}) look like latitude/longitude swapped: "
                       "expected longitude first (x = lon ≈ 73–135, y = lat ≈ 4–54)")
+            zh = f"坐标 ({x:.6f}, {y:.6f}) 似乎经纬度颠倒：应先经度（x 经度 ≈ 73–135，y 纬度 ≈ 4–54）"
         elif not degrees[i]:
             reason = (f"coordinates ({x:.1f}, {y:.1f}) are not degrees: the data is probably in a projected CRS "
                       "(e.g. CGCS2000 Gauss-Krüger); give it with --crs EPSG:…")
+            zh = (f"坐标 ({x:.1f}, {y:.1f}) 不是经纬度：数据可能是投影坐标（如 CGCS2000 高斯-克吕格），"
+                  "请用 --crs EPSG:… 指定")
         else:
             reason = f"coordinates ({x:.6f}, {y:.6f}) are outside China's extent"
-        problems.append(problem_at(attrs, idx, "geometry", reason))
+            zh = f"坐标 ({x:.6f}, {y:.6f}) 在中国范围之外"
+        problems.append(problem_at(attrs, idx, "geometry", reason, zh))
     return gpd.GeoSeries(arr, index=index, crs=geoms.crs), problems
 
 

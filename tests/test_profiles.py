@@ -17,7 +17,7 @@ SOURCES = ROOT / "docs" / "sources"
 EXPECTED = {
     "national": {"community_households": ([100, 700], "第六条"),
                  "service_centre_m2_per_100_households": (30, "完整社区建设试点: 综合服务设施面积"),
-                 "grid_households": ([300, 500], "§3.3 Urban 综合网格 size")},
+                 "grid_households": ([300, 500], "城镇综合网格规模")},
     "yuxi": {"service_centre_m2_per_100_households": (30, "二(三)12"), "service_centre_min_m2": (400, "二(三)12")},
     "chifeng": {"community_households": ([1000, 2000], "三(二)1"),
                 "service_centre_m2_per_100_households": (20, "三(二)1"),

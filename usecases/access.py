@@ -35,6 +35,20 @@ class Action(StrEnum):
     USERS = "managing users"
 
 
+#: how Chinese messages name each action
+ACTION_ZH: dict[Action, str] = {
+    Action.READ_PERSONAL: "查看个人信息字段", Action.HISTORY: "查看修改历史", Action.EXPORT: "导出数据",
+    Action.COVERAGE: "覆盖分析", Action.LIFECIRCLES: "生活圈评估", Action.SCORECARD: "社区评分",
+    Action.SCENARIOS: "规划方案", Action.SITING: "设施选址", Action.USERS: "用户管理",
+}
+#: the roles' Chinese names
+ROLE_ZH = {"planner": "规划人员", "grid_manager": "网格员", "bureau": "民政局", "admin": "管理员", "local": "本机"}
+
+
+def _roles_zh(roles: tuple[str, ...] | list[str]) -> str:
+    return "、".join(ROLE_ZH.get(r, r) for r in roles)
+
+
 #: roles allowed each action (None: any logged-in user)
 ROLES_FOR: dict[Action, tuple[str, ...] | None] = {
     Action.READ_PERSONAL: None,
@@ -56,10 +70,12 @@ def require(user: User | None, action: Action, settings: Settings) -> User | Non
     if action in ANALYSES and settings.analyses_access == "public":
         return user
     if user is None:
-        raise NotLoggedIn(f"{action} needs a login")
+        raise NotLoggedIn(f"{action} needs a login", zh=f"{ACTION_ZH[action]}需要登录")
     roles = ROLES_FOR[action]
     if roles is not None and user.role not in roles:
-        raise Forbidden(f"{action} is for {', '.join(roles)}; {user.name} is a {user.role}")
+        raise Forbidden(f"{action} is for {', '.join(roles)}; {user.name} is a {user.role}",
+                        zh=f"{ACTION_ZH[action]}仅限{_roles_zh(roles)}；{user.name} 的角色是"
+                           f"{ROLE_ZH.get(user.role, user.role)}")
     return user
 
 
@@ -68,12 +84,15 @@ def require_edit(user: User | None, layer: str, areas: list[str | None]) -> User
     own edit rules (``layers.schema.EditRules``) say which roles may, and grid managers only in their
     areas."""
     if user is None:
-        raise NotLoggedIn(f"editing {layer} needs a login")
+        raise NotLoggedIn(f"editing {layer} needs a login", zh=f"编辑{LAYERS[layer].zh}需要登录")
     roles = LAYERS[layer].edit.roles
     if user.role not in roles:
-        raise Forbidden(f"editing {layer} is for {' and '.join(roles)}; {user.name} is a {user.role}")
+        raise Forbidden(f"editing {layer} is for {' and '.join(roles)}; {user.name} is a {user.role}",
+                        zh=f"编辑{LAYERS[layer].zh}仅限{_roles_zh(roles)}；{user.name} 的角色是"
+                           f"{ROLE_ZH.get(user.role, user.role)}")
     if user.role == "grid_manager":
         outside = [a for a in areas if not user.may_edit_community(a)]
         if outside:
-            raise Forbidden(f"{user.name} looks after {', '.join(user.areas)}; community {outside[0]} is not theirs")
+            raise Forbidden(f"{user.name} looks after {', '.join(user.areas)}; community {outside[0]} is not theirs",
+                            zh=f"{user.name} 负责的区域是 {'、'.join(user.areas)}；社区 {outside[0]} 不在其中")
     return user

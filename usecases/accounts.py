@@ -29,7 +29,7 @@ def login(ws: Workspace, name: str, password: str) -> Login:
     user = users.authenticate(ws.store.engine, name, password)
     if user is None:
         event("login refused", user=name)
-        raise LoginRefused("wrong user name or password")
+        raise LoginRefused("wrong user name or password", zh="用户名或密码错误")
     token, seconds = users.issue_token(ws.store.engine, user, hours=ws.settings.token_hours)
     event("login", user=user.name, role=user.role)
     return Login(user, token, seconds)
@@ -44,7 +44,8 @@ def user_for_token(ws: Workspace, token: str) -> User:
     revoked one — refused, never treated as anonymous."""
     user = users.user_for_token(ws.store.engine, token)
     if user is None:
-        raise NotLoggedIn("the token is unknown or has expired: log in again", reason="invalid_token")
+        raise NotLoggedIn("the token is unknown or has expired: log in again", reason="invalid_token",
+                          zh="登录已失效（令牌未知或已过期）：请重新登录")
     return user
 
 

@@ -32,6 +32,7 @@ from shequ.gis.coverage import assign_zones, thresholds
 from shequ.gis.nearby import within_reach
 from shequ.layers import catalog
 from shequ.layers.exporting import write_analysis_geojson
+from shequ.layers.osm import OSM_ESTIMATE
 from shequ.layers.scenarios import check_name
 from shequ.layers.users import User
 from shequ.logs import timed
@@ -96,19 +97,23 @@ class AccessQuery:
                                zh=f"未知的设施类型 {type_!r}")
         method = (method or "2sfca").strip().lower()
         if method not in METHODS:
-            raise InvalidInput(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+            raise InvalidInput(f"method must be one of {', '.join(METHODS)}, not {method!r}",
+                               zh=f"方法应为 {'、'.join(METHODS)} 之一，而不是 {method!r}")
         distance = None
         if distance_m is not None:
             try:
                 distance = float(distance_m)
             except (TypeError, ValueError):
-                raise InvalidInput(f"distance must be a number of metres, not {distance_m!r}") from None
+                raise InvalidInput(f"distance must be a number of metres, not {distance_m!r}",
+                                   zh=f"距离应为米数，而不是 {distance_m!r}") from None
             if not (0 < distance <= MAX_DISTANCE_M):
-                raise InvalidInput(f"distance: more than 0 and at most {MAX_DISTANCE_M:,.0f} m, not {distance_m!r}")
+                raise InvalidInput(f"distance: more than 0 and at most {MAX_DISTANCE_M:,.0f} m, not {distance_m!r}",
+                                   zh=f"距离应大于 0 且不超过 {MAX_DISTANCE_M:,.0f} 米，而不是 {distance_m!r}")
         area = (area or "").strip()
         if area and not re.fullmatch(r"\d{6}|\d{9}|\d{12}", area):
             raise InvalidInput(f"unknown area {area!r}: give a community code (12 digits) or a 9-digit street or "
-                               "6-digit county code")
+                               "6-digit county code",
+                               zh=f"未知的区域 {area!r}：请填写 12 位社区代码、9 位街道代码或 6 位区县代码")
         assumed = None
         if assume_capacity is not None:
             try:
@@ -116,12 +121,15 @@ class AccessQuery:
                 if assumed != float(assume_capacity):
                     raise ValueError
             except (TypeError, ValueError):
-                raise InvalidInput(f"assumed capacity must be a whole number, not {assume_capacity!r}") from None
+                raise InvalidInput(f"assumed capacity must be a whole number, not {assume_capacity!r}",
+                                   zh=f"假设容量应为整数，而不是 {assume_capacity!r}") from None
             if not (1 <= assumed <= MAX_ASSUMED_CAPACITY):
-                raise InvalidInput(f"assumed capacity: between 1 and {MAX_ASSUMED_CAPACITY:,} places per facility")
+                raise InvalidInput(f"assumed capacity: between 1 and {MAX_ASSUMED_CAPACITY:,} places per facility",
+                                   zh=f"假设容量应为每处 1 到 {MAX_ASSUMED_CAPACITY:,} 个名额")
         demand = (demand or "").strip() or default_demand(code)
         if demand not in DEMANDS:
-            raise InvalidInput(f"demand must be one of {', '.join(DEMANDS)}, not {demand!r}")
+            raise InvalidInput(f"demand must be one of {', '.join(DEMANDS)}, not {demand!r}",
+                               zh=f"需求人口应为 {'、'.join(DEMANDS)} 之一，而不是 {demand!r}")
         scenario = check_name(scenario) if (scenario or "").strip() else ""
         return cls(code, method, distance, area, scenario, assumed, demand)
 
@@ -405,9 +413,9 @@ def notes(outcome: AccessOutcome, basis: np.ndarray, *, estimated: bool) -> list
                     "Kindergartens and nurseries serve pre-school children, but the data hold only children aged "
                     "0–14: places per 1 000 read low; check against local pre-school counts."))
     if estimated:
-        out.append(("户数与人口（及其儿童、老年人数）为按 data/osm_import.json 规则由 OSM 估算，不是普查数。",
-                    "Households and population (and the children and elderly among them) are estimates from "
-                    "OpenStreetMap by the rule in data/osm_import.json, not census counts."))
+        out.append((f"户数与人口（及其儿童、老年人数）为 {OSM_ESTIMATE[0]}，不是普查数。",
+                    "Households and population (and the children and elderly among them) are "
+                    f"{OSM_ESTIMATE[1]}, not census counts."))
     missing_demand = int(np.isnan(r.demand).sum())
     if missing_demand:
         out.append((f"{missing_demand} 个居住单元缺少{DEMAND_ZH[q.demand]}数据，按 0 计入需求。",

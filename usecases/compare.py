@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from shequ.errors import InvalidInput
+from shequ.gis.scorecard import VERDICT_ZH
 from shequ.layers import catalog
 from shequ.layers.exporting import write_analysis_geojson
 from shequ.layers.users import User
@@ -69,7 +70,8 @@ def compare(ws: Workspace, base: str | None, scenario: str | None, *, types: lis
     res = _per_residence(before, after, kinds)
     totals = _totals(res, kinds)
     zones = _zones(before, after)
-    verdicts = pd.DataFrame(columns=["code", "name", "rule", "label_zh", "label_en", "before", "after"])
+    verdicts = pd.DataFrame(columns=["code", "name", "rule", "label_zh", "label_en", "before", "after", "before_zh",
+                                     "after_zh"])
     if profile:
         verdicts = _verdicts(ws, profile, b, s, user)
     out = Comparison(b, s, kinds, before, after, res, totals, zones, verdicts, profile or "")
@@ -108,7 +110,7 @@ def _totals(res: gpd.GeoDataFrame, kinds: list[str]) -> pd.DataFrame:
     rows = []
     for t in kinds:
         part = res[res["type"] == t]
-        row = {"type": t, "name_zh": names[t].name_zh}
+        row = {"type": t, "name_zh": names[t].name_zh, "name_en": names[t].name_en}
         for c in (c for c in PEOPLE if c in part):
             v = pd.to_numeric(part[c], errors="coerce").fillna(0)
             before = float(v[part["covered_before"] & ~part["new_residence"]].sum())
@@ -145,7 +147,10 @@ def _verdicts(ws: Workspace, profile: str, base: str, scenario: str, user: User 
     m = after[key + labels + ["verdict"]].merge(before[[*key, "verdict"]], on=key, how="outer",
                                                 suffixes=("_after", "_before"))
     m = m[m["verdict_after"].fillna("") != m["verdict_before"].fillna("")]
-    return m.rename(columns={"verdict_before": "before", "verdict_after": "after"}).reset_index(drop=True)
+    m = m.rename(columns={"verdict_before": "before", "verdict_after": "after"}).reset_index(drop=True)
+    for side in ("before", "after"):  # the verdicts in Chinese too, for the pages
+        m[f"{side}_zh"] = m[side].map(lambda v: VERDICT_ZH.get(v, v) if isinstance(v, str) else "—")
+    return m
 
 
 def _notes(c: Comparison) -> list[tuple[str, str]]:

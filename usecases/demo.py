@@ -56,8 +56,8 @@ def build(ws: Workspace, *, force: bool = False, out: str | Path | None = None,
         layer_counts, notes = import_openstreetmap(ws, chengdu_pbf(), show_progress=False)
         for note in notes:
             say(f"note: {note}")
-        say("  " + ", ".join(f"{n} {k}" for k, n in layer_counts.items()) + " (households are estimates, "
-            "data/osm_import.json)")
+        say("  " + ", ".join(f"{n} {k}" for k, n in layer_counts.items()) + " (households are "
+            "estimated from OpenStreetMap tags by shequ's rule)")
         communities = draft_communities(ws, profile=COMMUNITY_PROFILE, districts=chengdu_districts(),
                                         replace_official=True)
         grids = draft_grids(ws, profile="national", split_blocks=True, replace_official=True)

@@ -136,16 +136,19 @@ def facilities_from_file(path: str | Path, *, type_: str | None = None) -> list[
     ``opening_year``."""
     frame, _ = to_wgs84(read_file(path), None, Path(path).name)
     if frame.empty:
-        raise InvalidInput(f"{Path(path).name}: no features")
+        raise InvalidInput(f"{Path(path).name}: no features",
+                           zh=f"{Path(path).name}：没有要素")
     path = Path(path).name
     out = []
     for i, row in enumerate(frame.itertuples(index=False)):
         t = type_ or getattr(row, "type", None)
         if not t or (isinstance(t, float) and np.isnan(t)):
-            raise InvalidInput(f"{path}: feature {i + 1}: no type (give a type column or --type)")
+            raise InvalidInput(f"{path}: feature {i + 1}: no type (give a type column or --type)",
+                               zh=f"{path}：第 {i + 1} 个要素没有类型（请提供 type 列或 --type）")
         geom = row.geometry
         if geom is None or geom.is_empty:
-            raise InvalidInput(f"{path}: feature {i + 1}: no geometry")
+            raise InvalidInput(f"{path}: feature {i + 1}: no geometry",
+                               zh=f"{path}：第 {i + 1} 个要素没有几何图形")
         p = geom if geom.geom_type == "Point" else geom.representative_point()
         cap = getattr(row, "capacity", None)
         year = getattr(row, "opening_year", None)
@@ -164,22 +167,27 @@ def check_change(snap: Snapshot, change: dict, index: int) -> dict:
     props = dict(change.get("properties") or {})
     geom = change.get("geometry")
     if kind not in stored.KINDS:
-        raise InvalidInput(f"{where}: kind must be one of {', '.join(stored.KINDS)}, not {kind!r}")
+        raise InvalidInput(f"{where}: kind must be one of {', '.join(stored.KINDS)}, not {kind!r}",
+                           zh=f"第 {index + 1} 项：修改类型应为 {'、'.join(stored.KINDS)} 之一，而不是 {kind!r}")
     if kind in ("add_facility", "add_residence"):
         if geom is None or not isinstance(geom, shapely.Geometry) or geom.is_empty or not geom.is_valid:
-            raise InvalidInput(f"{where}: a valid geometry is needed (longitude, latitude in WGS84)")
+            raise InvalidInput(f"{where}: a valid geometry is needed (longitude, latitude in WGS84)",
+                               zh=f"第 {index + 1} 项：需要有效的几何图形（WGS84 经纬度）")
         x0, y0, x1, y1 = geom.bounds
         if not (-180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):
-            raise InvalidInput(f"{where}: coordinates must be longitude, latitude in degrees (WGS84)")
+            raise InvalidInput(f"{where}: coordinates must be longitude, latitude in degrees (WGS84)",
+                               zh=f"第 {index + 1} 项：坐标应为经纬度（WGS84，单位：度）")
         if not _near_data(snap, geom):
             raise InvalidInput(f"{where}: the point lies outside the data's area (more than 2 km from any street)",
                                zh=f"第 {index + 1} 项：位置在数据范围之外（距任何道路超过 2 公里）")
     if kind == "add_facility":
         if geom.geom_type != "Point":
-            raise InvalidInput(f"{where}: a facility is a point")
+            raise InvalidInput(f"{where}: a facility is a point",
+                               zh=f"第 {index + 1} 项：设施应为点")
         code = catalog.lookup(str(props.get("type", "")))
         if code is None:
-            raise InvalidInput(f"{where}: type: {catalog.unknown_type_message(str(props.get('type', '')))}")
+            raise InvalidInput(f"{where}: type: {catalog.unknown_type_message(str(props.get('type', '')))}",
+                               zh=f"第 {index + 1} 项：" + catalog.unknown_type_message_zh(str(props.get('type', ''))))
         props["type"] = code
         for key in ("capacity", "opening_year"):
             if props.get(key) is not None:
@@ -187,12 +195,14 @@ def check_change(snap: Snapshot, change: dict, index: int) -> dict:
     elif kind in ("remove_facility", "set_capacity"):
         target = str(change.get("target_id") or "")
         if target not in set(snap.facilities["id"].astype(str)):
-            raise InvalidInput(f"{where}: target_id: no facility {target!r} in the data")
+            raise InvalidInput(f"{where}: target_id: no facility {target!r} in the data",
+                               zh=f"第 {index + 1} 项：数据中没有设施 {target!r}")
         if kind == "set_capacity":
             props["capacity"] = _int(props.get("capacity"), where, "capacity", minimum=0)
     elif kind == "add_residence":
         if geom.geom_type not in ("Point", "Polygon", "MultiPolygon"):
-            raise InvalidInput(f"{where}: a residence is a point or a polygon")
+            raise InvalidInput(f"{where}: a residence is a point or a polygon",
+                               zh=f"第 {index + 1} 项：居住单元应为点或面")
         props["households"] = _int(props.get("households"), where, "households", minimum=1)
         for key in ("population", "children", "elderly"):
             if props.get(key) is not None:
@@ -206,9 +216,11 @@ def _int(value, where: str, field: str, *, minimum: int) -> int:
         if float(value) != number:
             raise ValueError
     except (TypeError, ValueError):
-        raise InvalidInput(f"{where}: {field} must be a whole number, not {value!r}") from None
+        raise InvalidInput(f"{where}: {field} must be a whole number, not {value!r}",
+                           zh=f"{where.replace('change ', '第 ')} 项：{field} 应为整数，而不是 {value!r}") from None
     if number < minimum:
-        raise InvalidInput(f"{where}: {field} must be at least {minimum}, not {number}")
+        raise InvalidInput(f"{where}: {field} must be at least {minimum}, not {number}",
+                           zh=f"{where.replace('change ', '第 ')} 项：{field} 至少为 {minimum}，而不是 {number}")
     return number
 
 

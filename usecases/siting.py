@@ -62,27 +62,35 @@ class SitingQuery:
               time_limit_s: float | None = None) -> SitingQuery:
         code = catalog.lookup(str(type_ or ""))
         if code is None:
-            raise InvalidInput(f"type: {catalog.unknown_type_message(str(type_))}")
+            raise InvalidInput(f"type: {catalog.unknown_type_message(str(type_))}",
+                               zh=catalog.unknown_type_message_zh(str(type_)))
         model = (model or "mclp").lower()
         if model not in MODELS:
-            raise InvalidInput(f"model must be one of {', '.join(MODELS)}, not {model!r}")
+            raise InvalidInput(f"model must be one of {', '.join(MODELS)}, not {model!r}",
+                               zh=f"模型应为 {'、'.join(MODELS)} 之一，而不是 {model!r}")
         k = 0 if model == "lscp" else int(add if add is not None else 3)
         if model == "mclp" and not (1 <= k <= MAX_ADD):
-            raise InvalidInput(f"add: between 1 and {MAX_ADD} sites, not {add}")
+            raise InvalidInput(f"add: between 1 and {MAX_ADD} sites, not {add}",
+                               zh=f"新增设施数应在 1 到 {MAX_ADD} 之间，而不是 {add}")
         weight = weight or default_weight(code)
         if weight not in WEIGHTS:
-            raise InvalidInput(f"weight must be one of {', '.join(WEIGHTS)}, not {weight!r}")
+            raise InvalidInput(f"weight must be one of {', '.join(WEIGHTS)}, not {weight!r}",
+                               zh=f"权重应为 {'、'.join(WEIGHTS)} 之一，而不是 {weight!r}")
         if distance_m is not None and not (0 < float(distance_m) <= 5_000):
-            raise InvalidInput("distance: more than 0 and at most 5,000 m")
+            raise InvalidInput("distance: more than 0 and at most 5,000 m",
+                               zh="服务距离应大于 0 且不超过 5,000 米")
         spacing = float(spacing_m or 100.0)
         if not (10 <= spacing <= 2_000):
-            raise InvalidInput("candidate spacing: between 10 and 2,000 m")
+            raise InvalidInput("candidate spacing: between 10 and 2,000 m",
+                               zh="候选点间距应在 10 到 2,000 米之间")
         limit = float(time_limit_s or TIME_LIMIT_S)
         if not (1 <= limit <= 3_600) or not math.isfinite(limit):
-            raise InvalidInput("time limit: between 1 and 3,600 s")
+            raise InvalidInput("time limit: between 1 and 3,600 s",
+                               zh="求解时限应在 1 到 3,600 秒之间")
         area = (area or "").strip()
         if area and not (area.isdigit() and len(area) in (6, 9, 12)):
-            raise InvalidInput(f"unknown area {area!r}: a community code (12 digits) or a 9/6-digit prefix")
+            raise InvalidInput(f"unknown area {area!r}: a community code (12 digits) or a 9/6-digit prefix",
+                               zh=f"未知的区域 {area!r}：请填写 12 位社区代码或 9/6 位街道、区县代码")
         scenario = check_name(scenario) if (scenario or "").strip() else ""
         return cls(code, k, model, weight, float(distance_m) if distance_m is not None else None, area, scenario,
                    spacing, candidates_file or "", limit)
@@ -143,7 +151,8 @@ def _plan_logged(ws: Workspace, query: SitingQuery, user: User | None) -> Siting
 
 def _plan(snap: Snapshot, query: SitingQuery) -> SitingOutcome:
     if snap.residences.empty or not snap.walkable:
-        raise NoData("siting needs residences and walkable streets: import them first")
+        raise NoData("siting needs residences and walkable streets: import them first",
+                     zh="选址需要居住单元和可步行的道路：请先导入")
     th = thresholds([query.type], overrides={query.type: query.distance_m} if query.distance_m else None)[query.type]
     net = snap.network
     res = snap.residences
@@ -163,9 +172,11 @@ def _plan(snap: Snapshot, query: SitingQuery) -> SitingOutcome:
     cand_m = cand_m[within_reach(cand_m, res_m, th.distance_m)] if len(cand_m) else cand_m
     if len(cand_m) > MAX_CANDIDATES:
         raise InvalidInput(f"{len(cand_m):,} candidate sites: at most {MAX_CANDIDATES:,}; widen the spacing "
-                           "or narrow the area")
+                           "or narrow the area",
+                           zh=f"候选点有 {len(cand_m):,} 个，最多 {MAX_CANDIDATES:,} 个：请加大间距或缩小范围")
     if not len(cand_m):
-        raise NoData("no candidate site lies within walking reach of the residences")
+        raise NoData("no candidate site lies within walking reach of the residences",
+                     zh="步行范围内没有候选点")
     model = Siting.from_geodataframes(net, area_res, existing.to_crs(net.crs) if len(existing) else existing,
                                       cand_m, th.distance_m, weight=query.weight, gates=gate_geoms)
     result = (model.solve_lscp(time_limit=query.time_limit_s) if query.model == "lscp"
@@ -202,10 +213,12 @@ def _candidate_file(path: str) -> gpd.GeoSeries:
     frame, _ = to_wgs84(read_file(path), None, Path(path).name)
     geoms = np.asarray(frame.geometry.values)
     if not len(geoms) or shapely.is_empty(geoms).all():
-        raise InvalidInput(f"{Path(path).name}: no candidate sites")
+        raise InvalidInput(f"{Path(path).name}: no candidate sites",
+                           zh=f"{Path(path).name}：没有候选点")
     bad = np.flatnonzero(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     if len(bad):
-        raise InvalidInput(f"{Path(path).name}: feature {bad[0] + 1}: no geometry")
+        raise InvalidInput(f"{Path(path).name}: feature {bad[0] + 1}: no geometry",
+                           zh=f"{Path(path).name}：第 {bad[0] + 1} 个要素没有几何图形")
     pts = np.where(shapely.get_type_id(geoms) == 0, geoms, shapely.point_on_surface(geoms))
     return gpd.GeoSeries(pts, crs=4326)
 

@@ -134,9 +134,27 @@ class Snapshot:
             raise InvalidInput(f"unknown area {area!r}: no community has that code or code prefix",
                                zh=f"未知的区域 {area!r}：请填写社区代码或 9 位街道代码前缀")
         rows = np.flatnonzero(assign_zones(res, comm, "code").notna().to_numpy())
-        label = ((str(comm["name"].iloc[0]), f"community {comm['code'].iloc[0]}") if len(comm) == 1 else
-                 (f"{area} 的 {len(comm)} 个社区", f"{len(comm)} communities under {area}"))
-        return rows, comm.reset_index(drop=True), label
+        return rows, comm.reset_index(drop=True), self.area_name(area, comm)
+
+    def area_name(self, area: str, comm: gpd.GeoDataFrame) -> tuple[str, str]:
+        """An area as people call it (Chinese, English): the community's, street's or district's name,
+        never its code (the code only where the data have no name)."""
+        if len(comm) == 1:
+            name = str(comm["name"].iloc[0] or "") if "name" in comm else ""
+            return (name, f"{name} (community)") if name else (f"社区 {area}", f"community {area}")
+        n = len(comm)
+        name = ""
+        subs = self.subdistricts
+        if len(area) == 9 and len(subs) and "code" in subs and "name" in subs:
+            hit = subs[subs["code"].astype(str) == area]
+            name = str(hit["name"].iloc[0]) if len(hit) and hit["name"].iloc[0] else ""
+        column = {9: "street", 6: "district"}.get(len(area))
+        if not name and column and column in comm:
+            names = comm[column].dropna().astype(str).unique()
+            name = names[0] if len(names) == 1 and names[0] else ""
+        if name:
+            return f"{name}（{n} 个社区）", f"{name} ({n} communities)"
+        return f"{area} 的 {n} 个社区", f"{n} communities under {area}"
 
 
 class ResultCache:

@@ -11,14 +11,14 @@
     box.innerHTML = html;
   }
 
+  // the server's message in both languages (shequ.message), or the status when the answer is not JSON
   async function problem(r) {
-    let text = r.status + " " + r.statusText;
+    const status = r.status + " " + r.statusText;
     try {
-      const body = await r.json();
-      text = body.description || body.detail || text;
-      if (Array.isArray(text)) { text = text.map((d) => d.msg || JSON.stringify(d)).join("; "); }
-    } catch (e) { /* not JSON */ }
-    return shequ.esc(text);
+      return shequ.message(await r.json(), status);
+    } catch (e) {
+      return tt("服务器未能处理请求：" + shequ.esc(status), "The server could not answer: " + shequ.esc(status));
+    }
   }
 
   async function loggedIn() {
@@ -138,10 +138,10 @@
     };
   }
 
+  // the map of the page, and each new one the coverage page draws in place after a recompute (with a new panel)
   function ready() {
-    if (window.shequMap) { start(window.shequMap); } else {
-      document.addEventListener("shequ:map", (e) => start(e.detail), { once: true });
-    }
+    if (window.shequMap) { start(window.shequMap); }
+    document.addEventListener("shequ:map", (e) => start(e.detail));
   }
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", ready); } else { ready(); }
 })();
