@@ -1,6 +1,7 @@
 """OGC API – Features: Part 1 (core, GeoJSON), Part 2 (CRS), Part 4 (create, replace, update, delete)
-with optimistic locking by ETag, for every layer; plus each feature's history and restore, and
-splitting and merging grids.
+with optimistic locking by ETag, for every layer; plus each feature's history, what a restore would
+change and restore; and for grids splitting, merging, reshaping (a boundary moved once, the neighbours
+follow), absorbing a gap and a community's gaps and overlaps.
 
 A door: reading is ``Store.read``; every write is one call of ``shequ.usecases.editing`` (roles,
 version, the layer's rules, the write and its history, in one transaction). Conventions follow pygeoapi
@@ -70,6 +71,18 @@ def collections(request: Request) -> dict:
             "collections": [collection_json(request, name) for name in LAYERS]}
 
 
+@router.get("/collections/grids/problems", responses=RESPONSES,
+            summary="A community's gaps (land in no grid, with the grids around each, longest shared boundary "
+                    "first) and overlaps (land in two grids)")
+def grid_problems(request: Request, community_code: Annotated[str, Query(description="the community")]) -> dict:
+    found = editing.problems(workspace(request), community_code)
+    return {"community_code": community_code,
+            "gaps": [{"id": f"gap-{k}", "geometry": _geojson(g["geometry"]), "area_m2": round(g["area_m2"], 2),
+                      "neighbours": g["neighbours"]} for k, g in enumerate(found.gaps, start=1)],
+            "overlaps": [{"id": f"overlap-{k}", "geometry": _geojson(o["geometry"]), "area_m2": round(o["area_m2"], 2),
+                          "grids": o["grids"]} for k, o in enumerate(found.overlaps, start=1)]}
+
+
 @router.get("/collections/{collectionId}", summary="One collection", responses=RESPONSES)
 def collection(request: Request, collectionId: Collection) -> dict:
     return collection_json(request, collectionId.value)
@@ -86,7 +99,9 @@ def _filters(request: Request, layer: str, user: UserRecord | None) -> dict:
             continue
         if name not in spec.field_names:
             raise InvalidInput(f"unknown parameter {name!r}; {layer} can be filtered by "
-                               + ", ".join(public_fields(layer, user)))
+                               + ", ".join(public_fields(layer, user)),
+                               zh=f"未知的参数 {name!r}：{LAYERS[layer].zh}可按这些字段筛选："
+                                  + "、".join(public_fields(layer, user)))
         field = spec.field(name)
         if field.personal:
             require(user, Action.READ_PERSONAL, workspace(request).settings)
@@ -94,12 +109,14 @@ def _filters(request: Request, layer: str, user: UserRecord | None) -> dict:
             try:
                 value = int(value)
             except ValueError:
-                raise InvalidInput(f"{name} must be a whole number") from None
+                raise InvalidInput(f"{name} must be a whole number",
+                                   zh=f"{name} 应为整数") from None
         elif field.type == "float":
             try:
                 value = float(value)
             except ValueError:
-                raise InvalidInput(f"{name} must be a number") from None
+                raise InvalidInput(f"{name} must be a number",
+                                   zh=f"{name} 应为数字") from None
         elif field.type == "bool":
             value = value.lower() in ("true", "1", "yes")
         elif value.endswith("*"):  # a prefix: community_code=510106900* is every community of that street
@@ -120,7 +137,8 @@ def items(request: Request, collectionId: Collection, user: User,
     layer = collectionId.value
     ws = workspace(request)
     if limit > ws.settings.max_page_items:
-        raise InvalidInput(f"limit is at most {ws.settings.max_page_items}: page with offset")
+        raise InvalidInput(f"limit is at most {ws.settings.max_page_items}: page with offset",
+                           zh=f"limit 最多为 {ws.settings.max_page_items}：请用 offset 分页")
     out_crs = parse_crs(crs, "crs")
     box = parse_bbox(bbox, parse_crs(bbox_crs, "bbox-crs"))
     where = _filters(request, layer, user)
@@ -185,6 +203,8 @@ def _content_crs(value: str | None) -> str:
 def _extra(outcome: EditOutcome) -> dict | None:
     """What a write's answer adds to the feature: the repairs made, gaps left (grids)."""
     extra: dict[str, Any] = {} if outcome.fixes is None else {"fixes": outcome.fixes}
+    if outcome.fixes_zh is not None:
+        extra["fixes_zh"] = outcome.fixes_zh
     if LAYERS[outcome.feature.layer].edit.topology:
         extra["warnings"] = outcome.warnings
     return extra or None
@@ -251,18 +271,33 @@ def history(request: Request, collectionId: Collection, featureId: str, user: Us
                              "action": v["action"], "user": v["user"], "at": v["at"], "note": v["note"]},
               "geometry": _geojson(v["geometry"]),
               "links": [{"rel": "restore", "method": "POST",
-                         "href": f"{base}/collections/{layer}/items/{featureId}/history/{v['version']}/restore"}]}
+                         "href": f"{base}/collections/{layer}/items/{featureId}/history/{v['version']}/restore"},
+                        {"rel": "diff", "type": "application/json",
+                         "href": f"{base}/collections/{layer}/items/{featureId}/history/{v['version']}/diff"}]}
              for v in versions]
     return GeoJSONResponse({"type": "FeatureCollection", "features": feats, "numberReturned": len(feats)})
+
+
+class RestoreBody(BaseModel):
+    fields: list[str] | None = Field(None, description="attributes to restore too (e.g. manager_phone); without "
+                                                       "them only the geometry comes back")
 
 
 @router.post("/collections/{collectionId}/items/{featureId}/history/{version}/restore",
              response_class=GeoJSONResponse, responses={**GEO_OK, **RESPONSES},
              summary="Restore a version (a recorded write); If-Match needed while the feature exists")
 def restore(request: Request, collectionId: Collection, featureId: str, version: int, user: User,
-            if_match: IfMatch = None) -> GeoJSONResponse:
-    done = editing.restore(workspace(request), collectionId.value, featureId, version, user=user, if_match=if_match)
+            body: Annotated[RestoreBody | None, Body()] = None, if_match: IfMatch = None) -> GeoJSONResponse:
+    done = editing.restore(workspace(request), collectionId.value, featureId, version, user=user, if_match=if_match,
+                           fields=body.fields if body else None)
     return _feature_response(request, done.feature, user, ogc_crs.CRS84, 200, _extra(done))
+
+
+@router.get("/collections/{collectionId}/items/{featureId}/history/{version}/diff", responses=RESPONSES,
+            summary="What restoring a version would change: the land (m²) and each attribute, then and now, "
+                    "and whether someone changed it since (login needed)")
+def restore_diff(request: Request, collectionId: Collection, featureId: str, version: int, user: User) -> dict:
+    return editing.diff(workspace(request), collectionId.value, featureId, version, user=user)
 
 
 # ---- grids: split and merge --------------------------------------------------------------------
@@ -302,3 +337,34 @@ def merge(request: Request, featureId: str, body: Annotated[MergeBody, Body()], 
     done = editing.merge(workspace(request), featureId, body.other, user=user, if_match=if_match,
                          other_etag=body.other_etag)
     return _grids(request, done, user, {"removed": done.removed})
+
+
+# ---- grids: reshape and absorb --------------------------------------------------------------------
+class ReshapeBody(BaseModel):
+    geometry: Any = Field(description="the new boundary of this grid: a GeoJSON Polygon or MultiPolygon (CRS84)")
+    etags: dict[str, str] | None = Field(None, description="the neighbours' ETags as you read them (grid code → "
+                                                           "ETag): a stale one refuses the reshape")
+
+
+class AbsorbBody(BaseModel):
+    geometry: Any = Field(description="a gap (GeoJSON Polygon, CRS84), as /collections/grids/problems gives it")
+
+
+@router.post("/collections/grids/items/{featureId}/reshape", response_class=GeoJSONResponse,
+             responses={200: {"content": {GEOJSON: {}}, "description": "every grid that changed"}, **RESPONSES},
+             summary="Move this grid's boundary; the neighbours follow in the same transaction; needs If-Match")
+def reshape(request: Request, featureId: str, body: Annotated[ReshapeBody, Body()], user: User,
+            if_match: IfMatch = None) -> GeoJSONResponse:
+    done = editing.reshape(workspace(request), featureId, body.geometry, etags=body.etags, user=user,
+                           if_match=if_match)
+    return _grids(request, done, user, {"etags": {s.key: s.etag for s in done.stored}, "fixes": done.fixes,
+                                        "fixes_zh": done.fixes_zh})
+
+
+@router.post("/collections/grids/items/{featureId}/absorb", response_class=GeoJSONResponse,
+             responses={**GEO_OK, **RESPONSES},
+             summary="Give a gap to this grid (the part in its community and in no grid); needs If-Match")
+def absorb(request: Request, featureId: str, body: Annotated[AbsorbBody, Body()], user: User,
+           if_match: IfMatch = None) -> GeoJSONResponse:
+    done = editing.absorb(workspace(request), featureId, body.geometry, user=user, if_match=if_match)
+    return _feature_response(request, done.feature, user, ogc_crs.CRS84, 200, _extra(done))

@@ -257,6 +257,26 @@ def _weighted(residences: gpd.GeoDataFrame, rows: np.ndarray, share: np.ndarray)
     return part
 
 
+def grid_people(grids: np.ndarray, community: int, communities: np.ndarray,
+                residences: gpd.GeoDataFrame) -> np.ndarray:
+    """Whole households and population (an n × 2 array) of ``grids``, all grids of community number
+    ``community`` of ``communities`` (everything in one metric CRS), counted as ``draft_grids`` counts
+    them: a residence across communities counts in each by the share of its area there, and within its
+    community in each grid by the share of its area there (a point: whole, where it lies); whole
+    numbers keep the grids' total. A residence in no grid counts in none."""
+    out = np.zeros((len(grids), len(PEOPLE)), dtype=int)
+    if not len(grids) or residences.empty:
+        return out
+    res_geoms = np.asarray(residences.geometry.values)
+    r, c, share = _shares(np.asarray(communities, dtype=object), res_geoms)
+    mine = c == community
+    r, share = r[mine], share[mine]
+    rr, g, in_grid = _shares(np.asarray(grids, dtype=object), res_geoms[r])
+    people = np.zeros((len(grids), len(PEOPLE)))
+    np.add.at(people, g, _values(residences)[r[rr]] * (share[rr] * in_grid)[:, None])
+    return np.c_[round_keeping_total(people[:, 0]), round_keeping_total(people[:, 1])]
+
+
 def _split_block(geom: shapely.Geometry, parts: int, residences: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
     """``parts`` strips across the block's long side holding equal households; people per strip.
 

@@ -111,7 +111,7 @@ def save(store: Store, conn: Connection, layer: str, candidate: gpd.GeoDataFrame
         done = conn.execute(update(table).where(table.c[spec.key] == key, table.c.version == current.version)
                             .values(**row, version=current.version + 1)).rowcount
         if not done:  # cannot happen under the lock; kept so a bug shows as a conflict, never a lost write
-            raise Conflict(f"{layer} {key!r} changed during the write")
+            raise Conflict(f"{layer} {key!r} changed during the write", zh=f"{layer} {key} 在写入时被修改：请重试")
         version = current.version + 1
     props, wkb = _state(row, spec.field_names)
     previous = current.version if current else _max_version(conn, layer, key, before=version)
@@ -127,8 +127,9 @@ def remove(store: Store, conn: Connection, current: Stored, *, user: str, note: 
     try:
         store._check_not_referenced(conn, current.layer, set(store.keys(current.layer, conn)) - {current.key})
     except LayerValidationError as exc:
-        raise InvalidFeature(str(exc.problems[0].reason), problems=[{"check": "referenced", "message": p.reason}
-                                                                    for p in exc.problems]) from None
+        raise InvalidFeature(str(exc.problems[0].reason), zh=exc.problems[0].reason_zh,
+                             problems=[{"check": "referenced", "message": p.reason, "message_zh": p.reason_zh}
+                                       for p in exc.problems]) from None
     _baseline(conn, spec, current)
     (row,) = _rows(spec, current.frame)
     conn.execute(delete(table).where(table.c[spec.key] == current.key, table.c.version == current.version))

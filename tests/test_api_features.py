@@ -368,7 +368,8 @@ def test_every_write_is_in_the_history_and_any_version_can_be_restored(api: Api)
     h = api.history("grids", WEST)
     assert [(x["version"], x["previous_version"], x["action"], x["user"]) for x in h] == [
         (1, None, "import", "import"), (2, 1, "update", "manager_a"), (3, 2, "update", "manager_street")]
-    assert [x["households"] for x in h] == [420, 430, 430]
+    # a new boundary counts the households again from the residences (the courtyard's 600)
+    assert [x["households"] for x in h] == [420, 430, 600]
     assert all(datetime.fromisoformat(x["at"]).tzinfo for x in h)
     assert shapely.geometry.shape(h[0]["geometry"]).equals_exact(original, 1e-9)
 
@@ -378,7 +379,8 @@ def test_every_write_is_in_the_history_and_any_version_can_be_restored(api: Api)
     assert c.post(url, headers=api.headers("manager_a", r1.headers["ETag"])).status_code == 412
     back = c.post(url, headers=api.headers("manager_a", r2.headers["ETag"]))
     assert back.status_code == 200, back.text
-    assert back.json()["properties"]["households"] == 420 and back.json()["properties"]["version"] == 4
+    # the geometry comes back; attributes stay as they are now and households are counted again
+    assert back.json()["properties"]["households"] == 600 and back.json()["properties"]["version"] == 4
     assert shapely.geometry.shape(back.json()["geometry"]).equals_exact(original, 1e-9)
     assert api.history("grids", WEST)[-1]["action"] == "restore"
     assert c.post(f"/collections/grids/items/{WEST}/history/99/restore",
@@ -556,7 +558,9 @@ def test_a_grid_split_along_a_line_and_merged_back(api: Api) -> None:
     assert r.status_code == 200, r.text
     kept, new = r.json()["features"]
     assert kept["id"] == WEST and new["id"] == A + "003" and new["properties"]["name"] == "一网格南"
-    assert kept["properties"]["households"] + new["properties"]["households"] == 420
+    # households counted from the residences: the courtyard (600) lies south of the line
+    assert (kept["properties"]["households"], new["properties"]["households"]) == (600, 0)
+    assert r.json()["fixes"] == ["households and population counted from the residences"]
     assert new["properties"]["manager"] == "张三"  # the personal fields go with the grid
     assert r.json()["warnings"] == []  # the two pieces tile the old grid
     assert api.store.count("grids", where={"community_code": A}) == 3
@@ -567,7 +571,7 @@ def test_a_grid_split_along_a_line_and_merged_back(api: Api) -> None:
                     headers=api.headers("manager_a", kept["properties"]["etag"]))
     assert merged.status_code == 200, merged.text
     (one,) = merged.json()["features"]
-    assert one["properties"]["households"] == 420
+    assert one["properties"]["households"] == 600
     assert shapely.geometry.shape(one["geometry"]).area == pytest.approx(box(104.080, 30.650, 104.083, 30.655).area)
     assert c.get(f"/collections/grids/items/{A}003").status_code == 404
     assert [h["action"] for h in api.history("grids", A + "003")] == ["split", "delete"]
