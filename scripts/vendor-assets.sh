@@ -23,11 +23,4 @@ cp "$tmp/swagger-ui-dist/package/swagger-ui-bundle.js" "$tmp/swagger-ui-dist/pac
    "$tmp/swagger-ui-dist/package/favicon-32x32.png" "$dest/swagger_ui/"
 cp "$tmp/swagger-ui-dist/package/LICENSE" "$dest/swagger_ui/LICENSE"
 echo "swagger-ui-dist 5.35.0" > "$dest/swagger_ui/VERSION"
-# The grid editor: drawing, editing, snapping, cutting (MIT, the free edition).
-fetch @geoman-io/leaflet-geoman-free 2.20.2
-mkdir -p "$dest/leaflet_geoman"
-cp "$tmp/@geoman-io/leaflet-geoman-free/package/dist/leaflet-geoman.js" \
-   "$tmp/@geoman-io/leaflet-geoman-free/package/dist/leaflet-geoman.css" "$dest/leaflet_geoman/"
-cp "$tmp/@geoman-io/leaflet-geoman-free/package/LICENSE" "$dest/leaflet_geoman/LICENSE"
-echo "@geoman-io/leaflet-geoman-free 2.20.2" > "$dest/leaflet_geoman/VERSION"
 echo "vendored assets refreshed in $dest"

@@ -1,6 +1,7 @@
 """The grid editor and the exports page in Chromium, on a copy of the Chengdu demo: a grid manager
 logs in, drags a vertex and saves (the edit is in the database and the history), meets a conflict,
-is refused an overlap (drawn on the map), cannot open another community; a bureau downloads."""
+cannot open another community, splits and merges; a bureau downloads. What the editor does so that no
+work is lost, shared boundaries and gaps: tests/test_page_editor_safety.py."""
 
 from __future__ import annotations
 
@@ -56,7 +57,8 @@ def click_grid(page, store: Store, code: str) -> None:
     page.wait_for_function(f"shequEditor.state.selected === '{code}'")
 
 
-#: pick one vertex of the selected grid and where to drag it: inward (towards a point inside the grid)
+#: pick one vertex of the selected grid and where to drag it: inward (towards a point inside the grid),
+#: free (inward, between two vertices no neighbour shares: the land given up touches no other grid)
 #: or outward (a vertex shared with a neighbour, towards a point inside it); the vertex is one far
 #: from its own other vertices, so snapping (10 px) does not pull it elsewhere
 PICK = """([mode, lat, lon, px, neighbour]) => {
@@ -76,16 +78,21 @@ PICK = """([mode, lat, lon, px, neighbour]) => {
   const into = neighbour ? ed.state.grids[neighbour].getLatLngs()[0].map(pt) : null;
   const target = pt([lat, lon]);
   let best = null;
+  const isShared = (p) => others.some((q) => p.distanceTo(q) < 1);
+  const n = ring.length - 1;  // the ring is closed: its last point is its first
   ring.forEach((p, i) => {
     const own = ring.filter((q, j) => j !== i).reduce((d, q) => Math.min(d, p.distanceTo(q)), 1e9);
     const near = others.reduce((d, q) => Math.min(d, p.distanceTo(q)), 1e9);
     const shared = near < 1;
-    if ((mode === "inward" && shared) || (mode === "outward" && !shared) || own < 14) { return; }
+    // "free": inward, and neither vertex beside it is shared, so the land given up touches no neighbour
+    const beside = mode === "free" && (isShared(ring[(i + n - 1) % n]) || isShared(ring[(i + 1) % n]));
+    const wrong = mode === "outward" ? !shared : shared || beside;
+    if (wrong || own < 14) { return; }
     const k = Math.min(1, px / p.distanceTo(target));
     const to = L.point(p.x + (target.x - p.x) * k, p.y + (target.y - p.y) * k);
     // outward: the vertex must land inside the neighbour and outside this grid
     if (mode === "outward" && (!inside(to, into) || inside(to, ring))) { return; }
-    const score = mode === "inward" ? Math.min(own, near) : -p.distanceTo(target);
+    const score = mode !== "outward" ? Math.min(own, near) : -p.distanceTo(target);
     if (!best || score > best.score) { best = { score, p, to }; }
   });
   if (!best) { return null; }
@@ -96,8 +103,8 @@ PICK = """([mode, lat, lon, px, neighbour]) => {
 
 def drag_vertex(page, mode: str, towards: shapely.Point, px: float, neighbour: str | None = None,
                 snap: bool = True) -> None:
-    """Drag with the mouse; without ``snap`` the Alt key is held, as Leaflet-Geoman's users do to place
-    a vertex freely (snapping would pull it back onto the neighbour's edge)."""
+    """Drag with the mouse; without ``snap`` the Alt key is held, as the editor's users do to place a
+    vertex freely (snapping would pull it back onto the neighbour's edge)."""
     move = page.evaluate(PICK, [mode, towards.y, towards.x, px, neighbour])
     assert move, f"no vertex to drag {mode}"
     x0, y0, x1, y1 = move
@@ -132,17 +139,27 @@ def grids_with_neighbours(store: Store, community: str) -> tuple[str, str]:
     return neighbour_pairs(store, community)[0]
 
 
+def edit_free_grid(page, store: Store, community: str) -> str:
+    """Select a grid of the community with a "free" vertex (see PICK) and start editing it."""
+    for code in store.read("grids", where={"community_code": community})["code"]:
+        click_grid(page, store, str(code))
+        page.click("#edit")
+        inside = edits.get(store, "grids", str(code)).geometry.point_on_surface()
+        if page.evaluate(PICK, ["free", inside.y, inside.x, 25, None]):
+            return str(code)
+        page.click("#cancel")
+    raise AssertionError(f"no grid of {community} with a free vertex")
+
+
 def test_a_grid_manager_edits_a_boundary_and_it_is_saved_with_its_history(shot, page, served) -> None:
     base, store = served
-    code, _ = grids_with_neighbours(store, manager_community(store))
-    before = edits.get(store, "grids", code)
     open_editor(page, base)
-    click_grid(page, store, code)
-    page.click("#edit")
-    drag_vertex(page, "inward", before.geometry.point_on_surface(), 25)
+    code = edit_free_grid(page, store, manager_community(store))
+    before = edits.get(store, "grids", code)
+    drag_vertex(page, "free", before.geometry.point_on_surface(), 25)
     page.click("#save")
     page.wait_for_selector("body[data-saved]", timeout=20_000)
-    assert page.locator("#msg").get_attribute("data-kind") == "warn"  # saved, with the gap it leaves
+    assert page.locator("#msg").get_attribute("data-kind") == "warn", page.inner_text("#msg")  # saved, with a gap
     assert "已保存" in page.inner_text("#msg") and "空白" in page.inner_text("#msg")
     assert page.locator("path.sq-gap").count() >= 1
     after = edits.get(store, "grids", code)
@@ -150,7 +167,7 @@ def test_a_grid_manager_edits_a_boundary_and_it_is_saved_with_its_history(shot, 
     assert not after.geometry.equals(before.geometry)
     assert after.geometry.symmetric_difference(before.geometry).area > 0
     last = edits.history(store, "grids", code)[-1]
-    assert (last["action"], last["user"], last["version"]) == ("update", "wangge", after.version)
+    assert (last["action"], last["user"], last["version"]) == ("reshape", "wangge", after.version)
     page.screenshot(path=shot("grid-editor.png"))
 
     # the history panel lists both versions; restoring the first is a new, recorded write
@@ -158,6 +175,7 @@ def test_a_grid_manager_edits_a_boundary_and_it_is_saved_with_its_history(shot, 
     page.wait_for_selector("#history-box tr[data-version]")
     assert page.locator("#history-box tr[data-version]").count() == 2
     page.click(f"#history-box tr[data-version='{before.version}'] .restore")
+    page.click("#restore-go")  # the restore asks first (tests/test_page_editor_safety.py)
     page.wait_for_function("document.getElementById('msg').dataset.kind === 'ok'")
     restored = edits.get(store, "grids", code)
     assert restored.version == after.version + 1
@@ -193,30 +211,6 @@ def test_a_stale_edit_shows_who_changed_the_grid_and_saves_nothing(shot, page, s
     page.wait_for_function("document.getElementById('msg').dataset.kind === 'ok'")
     assert page.evaluate("shequEditor.state.grids[shequEditor.state.selected].feature.properties.version") == 2
     assert unexpected_errors(page, 412) == []
-
-
-def test_an_overlapping_edit_is_drawn_and_not_saved(shot, page, served) -> None:
-    base, store = served
-    open_editor(page, base)
-    for code, neighbour in neighbour_pairs(store, manager_community(store)):  # one with a vertex to push over
-        into = store.read("grids", where={"code": neighbour}).geometry.iloc[0].point_on_surface()
-        click_grid(page, store, code)
-        page.click("#edit")
-        if page.evaluate(PICK, ["outward", into.y, into.x, 30, neighbour]):
-            break
-        page.click("#cancel")
-    before = edits.get(store, "grids", code)
-    drag_vertex(page, "outward", into, 30, neighbour, snap=False)  # a shared vertex, 30 px into the neighbour
-    page.click("#save")
-    page.wait_for_function("['ok', 'warn', 'bad'].includes(document.getElementById('msg').dataset.kind) && "
-                           "!document.getElementById('msg').innerText.includes('…')", timeout=20_000)
-    text = page.inner_text("#msg")
-    assert "未保存" in text and "与相邻网格重叠" in text
-    assert page.locator("path.sq-problem").count() >= 1
-    assert edits.get(store, "grids", code).version == before.version
-    assert len(edits.history(store, "grids", code)) == 1  # the import only: nothing was written
-    page.screenshot(path=shot("grid-editor-overlap.png"))
-    assert unexpected_errors(page, 422) == []
 
 
 def test_a_manager_cannot_open_another_communitys_grids(page, served) -> None:
@@ -290,7 +284,8 @@ def test_split_along_a_drawn_line_then_merge_back(page, served) -> None:
     assert len(after) == len(grids) + 1
     new = after[~after["code"].isin(grids["code"])].iloc[0]
     kept = after[after["code"] == code].iloc[0]
-    assert int(new["households"]) + int(kept["households"]) == households
+    # counted again from the residences (issue 14): whole numbers, so the two may differ from the draft's by one
+    assert abs(int(new["households"]) + int(kept["households"]) - households) <= 1
     assert abs(new.geometry.union(kept.geometry).area - geom.area) < 1e-12
     assert [h["action"] for h in edits.history(store, "grids", str(new["code"]))] == ["split"]
 
@@ -300,7 +295,7 @@ def test_split_along_a_drawn_line_then_merge_back(page, served) -> None:
     page.wait_for_function("document.getElementById('msg').innerText.includes('已将')", timeout=20_000)
     assert store.count("grids", where={"community_code": manager_community(store)}) == len(grids)
     merged = edits.get(store, "grids", code)
-    assert int(merged.frame["households"].iloc[0]) == households
+    assert abs(int(merged.frame["households"].iloc[0]) - households) <= 1
     assert abs(merged.geometry.area - geom.area) < 1e-12
     assert [h["action"] for h in edits.history(store, "grids", code)][-2:] == ["split", "merge"]
     assert page.console_errors == [] and page.external_requests == []
