@@ -15,10 +15,11 @@ PYTEST = env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest
 # Runtime needs SpatiaLite; the tests also need PostgreSQL + PostGIS (a throwaway cluster per run)
 # Chromium with a CJK font (page tests and screenshots, driven by Playwright; never `playwright install`)
 # and GDAL's command-line tools (a real OGC API client in the tests).
-DEPS_RUN := libsqlite3-mod-spatialite
-DEPS_TEST := $(DEPS_RUN) postgresql postgresql-15-postgis-3 chromium fonts-wqy-zenhei gdal-bin
+# The PDFs of the report pages (WeasyPrint) need Pango and a CJK font at run time.
+DEPS_RUN := libsqlite3-mod-spatialite libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-wqy-zenhei
+DEPS_TEST := $(DEPS_RUN) postgresql postgresql-15-postgis-3 chromium gdal-bin
 
-.PHONY: demo test check bench venv deps deps-test lint screenshots docs clean
+.PHONY: demo test check bench bench-web venv deps deps-test lint screenshots docs clean
 
 demo: deps venv
 	@mkdir -p $(dir $(DEMO_DB))
@@ -50,6 +51,12 @@ bench: deps venv
 		echo "note: pandana (optional, AGPL) did not install; the benchmark runs without it"
 	$(BIN)/python bench/coverage_bench.py $(BENCH_ARGS)
 	$(BIN)/python bench/siting_bench.py $(SITING_BENCH_ARGS)
+
+# Page weight and speed (not part of `make test`): the demo served (built first if missing), every page opened
+# in headless Chromium on the local link and at 1.6 Mbit/s; the table goes to docs/web-benchmark.md.
+WEB_BENCH_ARGS ?=
+bench-web: deps-test venv
+	$(BIN)/python bench/web_bench.py --db sqlite:///$(DEMO_DB) $(WEB_BENCH_ARGS)
 
 deps:
 	@scripts/system-deps.sh $(DEPS_RUN)

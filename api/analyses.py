@@ -166,17 +166,22 @@ def lifecircle_audit(request: Request, user: User,
 
 @router.get("/exports/{collectionId}", summary="Download a layer: GeoJSON, GeoPackage, Shapefile (zip) or CSV, "
             "in WGS84 or CGCS2000", responses={200: {"content": {m: {} for m, _ in transfer.FORMATS.values()},
-                                                    "description": "the file"}, **RESPONSES})
+                                                    "description": "the file",
+                                                    "headers": {"X-Feature-Count": {
+                                                        "description": "features in the file (0: an empty file)",
+                                                        "schema": {"type": "integer"}}}}, **RESPONSES})
 def export(request: Request, collectionId: Collection, user: User,
            format: Annotated[str, Query(pattern="^(geojson|gpkg|shapefile|csv)$")] = "geojson",
            crs: Annotated[str, Query(pattern="^(EPSG:4326|EPSG:4490)$")] = "EPSG:4326",
            bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy (CRS84)")] = None,
            area: Annotated[str | None, Query(pattern="^[0-9]{6,12}$",
                                              description="a community (12 digits) or street (9) or county (6) "
-                                                         "code: its features (those in its outline for layers "
-                                                         "without a community code)")] = None) -> FileResponse:
+                                                         "code: its features (those in its outline for "
+                                                         "layers or features without a community code)")] = None,
+           ) -> FileResponse:
     box = parse_bbox(bbox, parse_crs(None, "bbox-crs"))
     done = transfer.export(workspace(request), collectionId.value, fmt=format, crs=crs, bbox=box, area=area,
                            user=user)
+    # the number of features, so a page can say "0 features" instead of saving an empty file
     return FileResponse(done.path, media_type=done.media_type, filename=done.filename,
-                        background=BackgroundTask(done.cleanup))
+                        headers={"X-Feature-Count": str(done.features)}, background=BackgroundTask(done.cleanup))

@@ -8,20 +8,24 @@ A door: every route calls a use case of ``shequ.usecases`` with the app's worksp
 
 from __future__ import annotations
 
+import os
 from importlib import resources
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from shequ import __version__
-from shequ.api import analyses, auth, features, pages, planning
+from shequ.api import analyses, areas, auth, features, pages, planning
 from shequ.api.crs import SUPPORTED
-from shequ.api.errors import json_answer
+from shequ.api.errors import http_answer, json_answer, validation_answer
 from shequ.errors import ShequError
 from shequ.layers.schema import LAYERS
 from shequ.logs import configure
@@ -44,7 +48,21 @@ CONFORMANCE = [
 
 ERROR_SCHEMA = {"type": "object", "required": ["code", "description"], "properties": {
     "code": {"type": "string"}, "description": {"type": "string"},
+    "description_zh": {"type": "string", "description": "the description in Chinese (the pages show it)"},
     "problems": {"type": "array", "items": {"type": "object"}}}}
+
+
+class _Static(StaticFiles):
+    """``/static``: the vendored libraries (``vendor/``, changed only by a release) are kept by browsers for a
+    week; the app's own scripts and stylesheet are checked on every visit (ETag, an empty 304 when unchanged),
+    so a new release shows at once."""
+
+    def file_response(self, full_path: str | os.PathLike[str], stat_result: os.stat_result, scope: Scope,
+                      status_code: int = 200) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        vendored = "vendor" in Path(full_path).parts
+        response.headers["Cache-Control"] = "public, max-age=604800" if vendored else "no-cache"
+        return response
 
 
 def _describe_errors(app: FastAPI) -> None:
@@ -95,7 +113,7 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     if warm:
         _warm(ws)
     # every script, stylesheet and icon a page uses comes from here: government intranets are offline
-    app.mount("/static", StaticFiles(directory=str(resources.files("shequ.web") / "static")), name="static")
+    app.mount("/static", _Static(directory=str(resources.files("shequ.web") / "static")), name="static")
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
@@ -108,13 +126,14 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     def shequ_error(_request: Request, exc: ShequError) -> JSONResponse:
         return json_answer(exc)
 
+    @app.exception_handler(StarletteHTTPException)
+    def no_route(request: Request, exc: StarletteHTTPException) -> Response:
+        html = request.method == "GET" and "text/html" in request.headers.get("accept", "")
+        return http_answer(exc.status_code, str(exc.detail), exc.headers, html)
+
     @app.exception_handler(RequestValidationError)
     def bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [{"where": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
-                    for e in exc.errors()]
-        text = "; ".join(f"{p['where']}: {p['message']}" for p in problems)
-        return JSONResponse({"code": "InvalidParameterValue", "description": text, "problems": problems},
-                            status_code=400)
+        return validation_answer(exc.errors())
 
     @app.get("/", summary="Landing page (JSON; an HTML page for a browser or with f=html)",
              responses={200: {"content": {"application/json": {}, "text/html": {}}}}, response_model=None)
@@ -153,6 +172,7 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     app.include_router(auth.router)
     app.include_router(analyses.router)
     app.include_router(planning.router)
+    app.include_router(areas.router)
     app.include_router(pages.pages)
     app.include_router(pages.data)
     return app

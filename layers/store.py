@@ -299,6 +299,14 @@ class Store:
                 df[f.name] = df[f.name].astype("Float64")
         return gpd.GeoDataFrame(df, geometry=geometry, crs=f"EPSG:{STORAGE_SRID}")
 
+    def attributes(self, layer: str, fields: Sequence[str], *, where: dict | None = None) -> pd.DataFrame:
+        """Some fields of a layer without its geometry (lists to choose from: a few KB, not the outlines),
+        in key order."""
+        table = TABLES[layer]
+        stmt = _where(select(*(table.c[n] for n in fields)).order_by(table.c[LAYERS[layer].key]), table, where)
+        with self.engine.connect() as conn:
+            return pd.DataFrame(conn.execute(stmt).all(), columns=list(fields))
+
     # ---- writing -------------------------------------------------------------------------------
     def write(self, layer: str, gdf: gpd.GeoDataFrame, *, mode: str = "append") -> WriteResult:
         """Write validated features in one transaction; on any problem nothing is written.
@@ -346,7 +354,8 @@ class Store:
     def _check_keys(self, conn: Connection, spec: Layer, gdf: gpd.GeoDataFrame) -> list[Problem]:
         existing = self.keys(spec.name, conn)
         clash = gdf[spec.key].isin(existing)
-        return [problem_at(gdf.attrs, idx, spec.key, f"duplicate {spec.key} {value!r}: already in the database")
+        return [problem_at(gdf.attrs, idx, spec.key, f"duplicate {spec.key} {value!r}: already in the database",
+                           f"{spec.key} {value!r} 重复：数据库中已有")
                 for idx, value in gdf.loc[clash, spec.key].items()]
 
     def _check_references(self, conn: Connection, spec: Layer, gdf: gpd.GeoDataFrame) -> list[Problem]:
@@ -360,7 +369,8 @@ class Store:
             known = self.keys(f.references, conn)
             for idx, value in values[~values.isin(known)].items():
                 problems.append(problem_at(gdf.attrs, idx, f.name,
-                                           f"{f.references} {value!r} does not exist; import {f.references} first"))
+                                           f"{f.references} {value!r} does not exist; import {f.references} first",
+                                           f"{LAYERS[f.references].zh} {value!r} 不存在：请先导入"))
         return problems
 
     def _check_not_referenced(self, conn: Connection, layer: str, keeping: set[str],
@@ -380,7 +390,9 @@ class Store:
                     problems.append(Problem(
                         layer, None, f.name,
                         f"{len(orphaned)} {layer} still referenced by {other.name}.{f.name} "
-                        f"(e.g. {', '.join(map(repr, orphaned[:5]))}); remove or re-point those {other.name} first"))
+                        f"(e.g. {', '.join(map(repr, orphaned[:5]))}); remove or re-point those {other.name} first",
+                        reason_zh=f"仍有 {len(orphaned)} 个{LAYERS[layer].zh}被{other.zh}的 {f.name} 引用"
+                                  f"（如 {'、'.join(map(repr, orphaned[:5]))}）：请先删除或改指这些{other.zh}"))
         if problems:
             raise LayerValidationError(problems)
 

@@ -15,7 +15,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pandas as pd
 
@@ -360,9 +360,13 @@ def write_progress(ws: Workspace, profile: str, out: str | Path, *, user: User |
     out.mkdir(parents=True, exist_ok=True)
     files = [out / "progress.html", out / "progress.csv", out / "progress.xlsx"]
     files[0].write_text(progress_html(outcome, attribution=ATTRIBUTION), encoding="utf-8")
-    table = outcome.frame()
-    table.to_csv(files[1], index=False, encoding="utf-8-sig")
-    with pd.ExcelWriter(files[2], engine="xlsxwriter") as xlsx:
-        table.to_excel(xlsx, sheet_name="progress 进度", index=False)
-        outcome.trend_frame().to_excel(xlsx, sheet_name="trend 趋势", index=False)
+    outcome.frame().to_csv(files[1], index=False, encoding="utf-8-sig")
+    write_workbook(outcome, files[2])
     return ProgressFiles(outcome, files)
+
+
+def write_workbook(outcome: ProgressOutcome, target: str | Path | IO[bytes]) -> None:
+    """The targets and every target's earlier runs and today, as an XLSX workbook (a path or a binary file)."""
+    with pd.ExcelWriter(target, engine="xlsxwriter") as xlsx:
+        outcome.frame().to_excel(xlsx, sheet_name="progress 进度", index=False)
+        outcome.trend_frame().to_excel(xlsx, sheet_name="trend 趋势", index=False)

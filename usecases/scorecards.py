@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import geopandas as gpd
 import numpy as np
@@ -19,6 +20,7 @@ from shequ.errors import NoData, NotFound, UnknownName
 from shequ.gis.scorecard import Scorecard
 from shequ.gis.scorecard import scorecard as score
 from shequ.gis.topology import GridRules, check_grids
+from shequ.layers.osm import OSM_ESTIMATE
 from shequ.layers.profiles import Profile, load_profile, shipped
 from shequ.layers.users import User
 from shequ.logs import timed
@@ -50,6 +52,7 @@ class CommunityCard:
     grid_range: tuple[float, float] | None
     facilities: pd.Series  # facility type → count inside the community
     verdicts: pd.DataFrame  # this community's verdict on every rule: measure, reason, remedy
+    gap_messages_zh: list[str] = field(default_factory=list)  # the same in Chinese, for the pages
 
     @property
     def profile(self) -> Profile:
@@ -68,7 +71,8 @@ def profile_named(name: str) -> Profile:
 def shipped_profile(name: str) -> Profile:
     """A shipped profile only: what a web client may ask for (never a path on the server)."""
     if name not in shipped():
-        raise UnknownName(f"unknown profile {name!r}: use one of {', '.join(shipped())}")
+        raise UnknownName(f"unknown profile {name!r}: use one of {', '.join(shipped())}",
+                          zh=f"未知的政策配置 {name!r}：可选 {'、'.join(shipped())}")
     return load_profile(name)
 
 
@@ -80,7 +84,8 @@ def scorecard(ws: Workspace, profile: str, *, user: User | None, local: bool = F
     prof = profile_named(profile) if local else shipped_profile(profile)
     snap = snapshot_for(ws, scenario)
     if snap.communities.empty:
-        raise NoData("no communities: import them or draft them (shequ draft communities)")
+        raise NoData("no communities: import them or draft them (shequ draft communities)",
+                     zh="没有社区数据：请导入或生成社区（shequ draft communities）")
     return ws.cached(snap, ("scorecard", prof.name, profile), lambda: _score(ws, snap, prof))
 
 
@@ -101,8 +106,8 @@ def notes(card: Scorecard, snap: Snapshot) -> list[str]:
     from the data (so every community shows its whole requirement as shortfall)."""
     out = []
     if snap.estimated:
-        out.append("户数与人口为按 data/osm_import.json 规则的估算值，不是普查数。 Households and population are "
-                   "estimates by the rule in data/osm_import.json, not census counts.")
+        out.append(f"户数与人口为 {OSM_ESTIMATE[0]}，不是普查数。 Households and population are "
+                   f"{OSM_ESTIMATE[1]}, not census counts.")
     v = card.verdicts
     if len(v):
         absent = v[(v["verdict"] == "not in the data") & v["rule"].str.startswith("required:")]["label_zh"].str.strip()
@@ -125,13 +130,14 @@ def community_card(ws: Workspace, profile: str, code: str, *, user: User | None)
     comm = snap.communities
     mine = comm[comm["code"].astype(str) == code]
     if mine.empty:
-        raise NotFound(f"there is no community with code {code!r}")
+        raise NotFound(f"there is no community with code {code!r}",
+                       zh=f"没有代码为 {code} 的社区")
     c = overview.card.communities
     row = c[c["code"].astype(str) == code].iloc[0].to_dict()
     grids = snap.grids[snap.grids["community_code"].astype(str) == code].copy() if len(snap.grids) else snap.grids
     prof = overview.profile
     grid_range = tuple(prof.value("grid_households")) if prof.get("grid_households") else None
-    findings = pd.DataFrame(columns=["check", "grid", "message"])
+    findings = pd.DataFrame(columns=["check", "grid", "message", "message_zh"])
     if len(grids):
         rules = GridRules(households=grid_range, manager_required=bool(prof.value("grid_manager_required", False)),
                           party_branch_required=bool(prof.value("grid_party_branch_required", False)))
@@ -140,7 +146,9 @@ def community_card(ws: Workspace, profile: str, code: str, *, user: User | None)
         grids["in_range"] = [None if grid_range is None or pd.isna(h) else bool(grid_range[0] <= h <= grid_range[1])
                              for h in hh]
         grids["findings"] = [findings[findings["grid"] == g]["message"].tolist() for g in grids["code"]]
-    gap_messages = findings[findings["check"] == "gap"]["message"].tolist() if len(findings) else []
+        grids["findings_zh"] = [findings[findings["grid"] == g]["message_zh"].tolist() for g in grids["code"]]
+    gaps = findings[findings["check"] == "gap"] if len(findings) else findings
+    gap_messages, gap_messages_zh = gaps["message"].tolist(), gaps["message_zh"].tolist()
     fac = snap.facilities
     inside = pd.Series(dtype=int)
     if len(fac):
@@ -148,7 +156,8 @@ def community_card(ws: Workspace, profile: str, code: str, *, user: User | None)
         inside = fac[hit]["type"].value_counts()
     verdicts = overview.card.verdicts
     verdicts = verdicts[verdicts["code"].astype(str) == code].reset_index(drop=True)
-    return CommunityCard(overview, code, row, mine, grids, gap_messages, grid_range, inside, verdicts)
+    return CommunityCard(overview, code, row, mine, grids, gap_messages, grid_range, inside, verdicts,
+                         gap_messages_zh)
 
 
 @dataclass
@@ -175,11 +184,19 @@ def write_report(ws: Workspace, profile: str, out: str | Path, *, user: User | N
     card.rules.to_csv(files[2], index=False, encoding="utf-8-sig")
     card.verdicts.to_csv(files[4], index=False, encoding="utf-8-sig")
     card.priorities.to_csv(files[5], index=False, encoding="utf-8-sig")
+    write_workbook(outcome, files[3])
+    return ReportFiles(outcome, files)
+
+
+def write_workbook(outcome: ScorecardOutcome, target: str | Path | IO[bytes]) -> None:
+    """The scorecard as an XLSX workbook (a path or a binary file): communities, rules, verdicts,
+    priorities, streets, the profile."""
+    card, prof = outcome.card, outcome.profile
     profile_rules = pd.DataFrame([{"rule": r.key, "value": str(r.value), "unit": r.unit, "applies_to": r.applies_to,
                                    "source": r.source_title, "clause": r.clause, "status": r.status,
                                    "from_profile": r.profile, "quote": r.quote, "note": r.note}
                                   for r in prof.rules.values()])
-    with pd.ExcelWriter(files[3], engine="xlsxwriter") as xlsx:
+    with pd.ExcelWriter(target, engine="xlsxwriter") as xlsx:
         card.communities.to_excel(xlsx, sheet_name="communities 社区", index=False)
         card.rules.to_excel(xlsx, sheet_name="rules 规则", index=False)
         card.verdicts.to_excel(xlsx, sheet_name="verdicts 逐条结论", index=False)
@@ -187,4 +204,13 @@ def write_report(ws: Workspace, profile: str, out: str | Path, *, user: User | N
         if len(card.subdistricts):
             card.subdistricts.to_excel(xlsx, sheet_name="streets 街道", index=False)
         profile_rules.to_excel(xlsx, sheet_name="profile 配置", index=False)
-    return ReportFiles(outcome, files)
+
+
+def community_workbook(cc: CommunityCard, target: str | Path | IO[bytes]) -> None:
+    """One community's scorecard as an XLSX workbook: its verdict on every rule, its grids."""
+    grids = pd.DataFrame(cc.grids.drop(columns="geometry", errors="ignore"))
+    if "findings" in grids:
+        grids["findings"] = grids["findings"].map(lambda f: "; ".join(f) if isinstance(f, list) else f)
+    with pd.ExcelWriter(target, engine="xlsxwriter") as xlsx:
+        cc.verdicts.to_excel(xlsx, sheet_name="verdicts 逐条结论", index=False)
+        grids.drop(columns=["extra"], errors="ignore").to_excel(xlsx, sheet_name="grids 网格", index=False)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 
 from shequ.errors import InvalidInput
 from shequ.layers.exporting import FORMATS as BY_SUFFIX
@@ -77,21 +78,37 @@ class Export:
 def select(ws: Workspace, layer: str, *, bbox: tuple[float, float, float, float] | None = None,
            area: str | None = None) -> gpd.GeoDataFrame:
     """The features of ``layer`` in ``bbox`` and/or ``area`` (a community, street or county code): by
-    their community code, or by the area's outline for layers without one."""
+    their community code, or by the area's outline for layers without one and for features whose
+    community code is empty (facilities and residences from OpenStreetMap have none)."""
     spec = get_layer(layer)
     where = None
     if area:
         if ws.store.count("communities", where={"code": Prefix(area)}) == 0:
-            raise InvalidInput(f"area {area!r}: no community has that code or prefix")
+            raise InvalidInput(f"area {area!r}: no community has that code or prefix",
+                               zh=f"范围 {area}：没有以此代码开头的社区")
         if spec.name == "communities":
             where = {"code": Prefix(area)}
         elif "community_code" in spec.field_names:
             where = {"community_code": Prefix(area)}
     frame = ws.store.read(spec.name, bbox=bbox, where=where)
-    if area and where is None:
-        outline = ws.store.read("communities", where={"code": Prefix(area)})
-        frame = frame[frame.intersects(outline.union_all())] if len(outline) else frame.iloc[:0]
-    return frame
+    if not area or spec.name == "communities":
+        return frame
+    outline = ws.store.read("communities", where={"code": Prefix(area)}).union_all()
+    if where is None:
+        return frame[frame.intersects(outline)]
+    # features without a community code: inside the outline (read through the spatial index)
+    box = outline.bounds if bbox is None else _overlap(outline.bounds, bbox)
+    if box is None:
+        return frame
+    loose = ws.store.read(spec.name, bbox=box, where={"community_code": None})
+    loose = loose[loose.intersects(outline)]
+    return pd.concat([frame, loose]).sort_values("fid") if len(loose) else frame
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> tuple[float, float, float, float] | None:
+    """The overlap of two boxes (minx, miny, maxx, maxy), or None."""
+    box = (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
+    return box if box[0] <= box[2] and box[1] <= box[3] else None
 
 
 def export(ws: Workspace, layer: str, *, fmt: str | None = "geojson", crs: str | None = "EPSG:4326",
@@ -104,9 +121,11 @@ def export(ws: Workspace, layer: str, *, fmt: str | None = "geojson", crs: str |
         fmt = BY_SUFFIX.get(Path(path).suffix.lower())
         if fmt is None:
             raise InvalidInput(f"{Path(path).name}: unknown export format; use .geojson, .gpkg, .zip (Shapefile) "
-                               "or .csv")
+                               "or .csv",
+                               zh=f"{Path(path).name}：未知的导出格式；可用 .geojson、.gpkg、.zip（Shapefile）或 .csv")
     if fmt not in FORMATS:
-        raise InvalidInput(f"unknown export format {fmt!r}: use {', '.join(FORMATS)}")
+        raise InvalidInput(f"unknown export format {fmt!r}: use {', '.join(FORMATS)}",
+                           zh=f"未知的导出格式 {fmt!r}：可选 {'、'.join(FORMATS)}")
     crs = target_crs(crs)
     spec = get_layer(layer)
     media, suffix = FORMATS[fmt]

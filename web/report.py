@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import geopandas as gpd
 import numpy as np
@@ -23,13 +24,26 @@ from markupsafe import Markup
 
 from shequ import __version__
 from shequ.layers import catalog
-from shequ.web.render import STATUS_COLOURS, STATUS_ZH, fragment, macro, render
+from shequ.web.render import STATUS_COLOURS, STATUS_ZH, fragment, macro, missing, render
 
 if TYPE_CHECKING:  # the scorecard's type only; web draws, it does not compute
     from shequ.gis.scorecard import Scorecard
 
-__all__ = ["BAD", "GOOD", "MID", "NONE", "STATUS_COLOURS", "STATUS_ZH", "bar_chart", "body_context",
-           "district_map", "scorecard_body", "scorecard_html", "status_badge"]
+__all__ = [
+    "BAD",
+    "GOOD",
+    "MID",
+    "NONE",
+    "SCORE_COLOURS",
+    "STATUS_COLOURS",
+    "STATUS_ZH",
+    "bar_chart",
+    "body_context",
+    "district_map",
+    "scorecard_body",
+    "scorecard_html",
+    "status_badge",
+]
 
 GOOD, BAD, MID, NONE = "#1a9850", "#d73027", "#fdae61", "#bdbdbd"
 
@@ -66,8 +80,10 @@ def _path(geom: shapely.Geometry, tx, ty) -> str:
     return " ".join(out)
 
 
-def district_map(areas: gpd.GeoDataFrame, colours: Iterable[str], titles: Iterable[str], *, size: int = 260) -> Markup:
-    """A small SVG map of polygons (WGS84), each filled with its colour, hover titles."""
+def district_map(areas: gpd.GeoDataFrame, colours: Iterable[str], titles: Iterable[str], *, size: int = 260,
+                 labels: Iterable[str] | None = None, links: Iterable[str | None] | None = None) -> Markup:
+    """A small SVG map of polygons (WGS84), each filled with its colour, hover titles; optionally a
+    label on each (at a point inside it) and a link (the whole shape and its label are the link)."""
     areas = areas.to_crs(4326)
     minx, miny, maxx, maxy = areas.total_bounds
     kx = np.cos(np.radians((miny + maxy) / 2))
@@ -80,8 +96,17 @@ def district_map(areas: gpd.GeoDataFrame, colours: Iterable[str], titles: Iterab
     def ty(y: float) -> float:
         return 4 + (maxy - y) * s
 
-    geoms = shapely.simplify(np.asarray(areas.geometry.values), span / size / 2)
-    shapes = [(_path(g, tx, ty), c, t) for g, c, t in zip(geoms, colours, titles, strict=True)]
+    raw = np.asarray(areas.geometry.values)
+    geoms = shapely.simplify(raw, span / size / 2)
+    n = len(raw)
+    inner = shapely.point_on_surface(raw)
+    labels = list(labels) if labels is not None else [""] * n
+    links = list(links) if links is not None else [None] * n
+    # the label's size by the room a shape has on the map (its area's square root in pixels), 7–11 px
+    room = np.sqrt(shapely.area(raw) * kx) * s
+    fonts = np.clip(room / 6, 7, 11)
+    shapes = [(_path(g, tx, ty), c, t, label, round(tx(p.x), 1), round(ty(p.y), 1), round(float(f), 1), href)
+              for g, c, t, label, p, f, href in zip(geoms, colours, titles, labels, inner, fonts, links, strict=True)]
     return macro("svg.html", "district_map", 8 + (maxx - minx) * kx * s, 8 + (maxy - miny) * s, shapes)
 
 
@@ -90,7 +115,7 @@ def _columns(card: Scorecard) -> list[tuple[str, str, str]]:
     """The community table's columns, as far as the profile measures them: (key, Chinese, English)."""
     c = card.communities
     names = catalog.load_facility_types()
-    cols = [("code", "代码", "Code"), ("name", "名称", "Name"), ("district", "区", "District"),
+    cols = [("name", "名称", "Name"), ("code", "代码", "Code"), ("district", "区", "District"),
             ("households", "户数", "Households")]
     if "size_check" in c:
         cols.append(("size_check", "规模", "Size"))
@@ -118,8 +143,20 @@ def _profile_rules(profile) -> list[tuple[Any, object]]:
     return rows
 
 
-def _districts(card: Scorecard, communities: gpd.GeoDataFrame) -> list[tuple[Markup, str, int]]:
-    """One small map per district, each community coloured by the share of the measured rules it meets."""
+#: the district maps' classes (share of the measured rules met): ColorBrewer YlGnBu, safe for colour-blind
+#: readers and in grey print (darker = more met)
+SCORE_COLOURS = {"good": "#2c7fb8", "mid": "#7fcdbb", "bad": "#edf8b1"}
+
+
+def _short(name: str, district: str) -> str:
+    """A community's name on a small map: without its district's name in front."""
+    return name[len(district):] if district and name.startswith(district) and len(name) > len(district) else name
+
+
+def _districts(card: Scorecard, communities: gpd.GeoDataFrame,
+               link: str | None = None) -> list[tuple[Markup, str, int]]:
+    """One small map per district, each community coloured by the share of the measured rules it meets,
+    labelled with its name and, with ``link`` (a format string of ``code``), linked to its page."""
     measured = [c for c in ("size_check", "centre_check", "required_present", "grid_check")
                 if c in card.communities]
     if not measured or communities.empty:
@@ -136,15 +173,19 @@ def _districts(card: Scorecard, communities: gpd.GeoDataFrame) -> list[tuple[Mar
         else:
             score += c[col].eq("meets")
     score /= len(measured)
-    colours = np.where(score >= 0.75, GOOD, np.where(score >= 0.4, MID, BAD))
+    colours = np.where(score >= 0.75, SCORE_COLOURS["good"],
+                       np.where(score >= 0.4, SCORE_COLOURS["mid"], SCORE_COLOURS["bad"]))
     geo = communities.set_index("code").loc[c.index]
     figures = []
     districts = c["district"].fillna("—")
     for d in sorted(districts.unique()):
         mask = (districts == d).to_numpy()
-        titles = [f"{code} {name}: {s:.0%}" for code, name, s in zip(c.index[mask], c["name"][mask], score[mask],
-                                                                      strict=True)]
-        figures.append((district_map(geo[mask].reset_index(), colours[mask], titles), str(d), int(mask.sum())))
+        codes, names = c.index[mask], c["name"][mask].astype(str)
+        titles = [f"{name} ({code}): {s:.0%}" for code, name, s in zip(codes, names, score[mask], strict=True)]
+        labels = [_short(name, str(d)) for name in names]
+        links = [link.format(code=quote(str(code))) for code in codes] if link else None
+        figures.append((district_map(geo[mask].reset_index(), colours[mask], titles, size=420, labels=labels,
+                                     links=links), str(d), int(mask.sum())))
     return figures
 
 
@@ -166,18 +207,37 @@ def _charts(card: Scorecard, profile) -> list[Markup]:
     return charts
 
 
+def _rules(card: Scorecard) -> list[dict]:
+    """The rules table, one row per rule: the scorecard repeats a rule's row for each further target of
+    it (a target over its own scope, e.g. urban 100 % and rural 80 % by 2025), which read as the same rule
+    listed two or three times; here each rule is one row and its targets are listed inside it."""
+    rows: dict[str, dict] = {}
+    for r in card.rules.to_dict("records"):
+        target = None if missing(r.get("target")) else {
+            "target": r["target"], "year": r.get("target_year"), "applies_to": r.get("target_applies_to"),
+            "scope_zh": r.get("target_scope_zh"), "scope": r.get("target_scope"), "share": r.get("share"),
+            "meeting": r.get("meeting"), "communities": r.get("communities")}
+        key = str(r["rule"])
+        if key not in rows:
+            rows[key] = {**r, "targets": [target] if target else []}
+        elif target:
+            rows[key]["targets"].append(target)
+    return list(rows.values())
+
+
 def body_context(card: Scorecard, profile, communities: gpd.GeoDataFrame, *,
-                 notes: Iterable[str] = (), attribution: str = "") -> dict[str, Any]:
-    """What ``report_body.html`` shows: the rules met, charts, district maps, every community, the profile."""
+                 notes: Iterable[str] = (), attribution: str = "", link: str | None = None) -> dict[str, Any]:
+    """What ``report_body.html`` shows: the rules met, charts, district maps, every community, the profile.
+    ``link``: where a community's page is (a format string of ``code``); none in the standalone report."""
     c = card.communities
     return {"profile": profile, "n_communities": len(c), "today": date.today().isoformat(), "version": __version__,
             "draft": bool((c["boundary"] == "draft").any()), "notes": list(notes),
-            "rules": card.rules.to_dict("records"), "charts": _charts(card, profile),
-            "districts": _districts(card, communities), "colours": {"good": GOOD, "mid": MID, "bad": BAD},
+            "rules": _rules(card), "charts": _charts(card, profile),
+            "districts": _districts(card, communities, link), "colours": SCORE_COLOURS,
             "columns": _columns(card), "communities_rows": c.to_dict("records"),
             "profile_rules": _profile_rules(profile), "attribution": attribution,
             "streets": card.subdistricts.to_dict("records") if len(card.subdistricts) else [],
-            "priorities": _priorities(card)}
+            "priorities": _priorities(card), "link": link}
 
 
 def _priorities(card: Scorecard) -> list[tuple[str, list[dict]]]:

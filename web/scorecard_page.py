@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import geopandas as gpd
 import numpy as np
@@ -28,13 +28,19 @@ def _bar(profile: str, profiles: Sequence[str], communities: gpd.GeoDataFrame, c
     return {"profile_options": [(p, p, p == profile) for p in profiles], "community_options": comm_opts}
 
 
+def community_link(profile: str) -> str:
+    """Where a community's scorecard is: a format string of ``code`` (already quoted)."""
+    return "/reports/scorecard/{code}?profile=" + quote(profile)
+
+
 def scorecard_overview_page(outcome: Any) -> str:
     """The district overview (the written report's content, with its charts and maps) in the app's frame."""
     card, profile, communities = outcome.card, outcome.profile, outcome.communities
     links = [(str(c), str(n)) for c, n in zip(communities["code"], communities["name"], strict=True)]
     return render("scorecard_overview.html", title=f"社区体检 Community scorecard — {profile.name}",
                   active="/reports/scorecard", links=links, **_bar(profile.name, outcome.profiles, communities),
-                  **body_context(card, profile, communities, notes=outcome.notes, attribution=ATTRIBUTION))
+                  **body_context(card, profile, communities, notes=outcome.notes, attribution=ATTRIBUTION,
+                                 link=community_link(profile.name)))
 
 
 def _shortfalls(card: Any, verdicts: pd.DataFrame, row: dict, names: dict) -> list:
@@ -72,7 +78,8 @@ def community_scorecard_page(cc: Any) -> str:
                                  for gh in grids["households"]] if len(grids) else ["#e2e8f0"]
         titles = [f"{code} {row['name']}"] + [f"{g} {gh}" for g, gh in zip(grids["code"], grids["households"],
                                                                                strict=True)]
-        svg = district_map(shapes, colours, titles, size=320)
+        labels = [""] + [str(g)[-3:] for g in grids["code"]]  # a grid by its number within the community
+        svg = district_map(shapes, colours, titles, size=320, labels=labels)
     facilities = [(names[k].name_zh if k in names else k, names[k].name_en if k in names else k, n)
                   for k, n in cc.facilities.items()]
     coverage = [(names[k].name_zh, names[k].name_en, row.get("coverage_" + k)) for k in card.types]
@@ -82,4 +89,4 @@ def community_scorecard_page(cc: Any) -> str:
                   shortfalls=_shortfalls(card, cc.verdicts, row, names), coverage=coverage,
                   coverage_query=urlencode({"area": code, "types": ",".join(card.types)}), rules=rules,
                   facilities=facilities, grids=grids.to_dict("records"), grid_range=grid_range,
-                  gap_messages=cc.gap_messages, attribution=ATTRIBUTION)
+                  gap_messages=cc.gap_messages, gap_messages_zh=cc.gap_messages_zh, attribution=ATTRIBUTION)
