@@ -18,9 +18,9 @@ from markupsafe import Markup
 #: where the app serves ``web/static`` (``api/app.py``)
 STATIC = "/static"
 DASH = "—"
-#: how far a rule's number is verified: its badge colour and its Chinese name
-STATUS_COLOURS = {"verified": "#1a7f37", "secondary": "#b7791f", "unverified": "#c53030", "local": "#2b6cb0",
-                  "derived": "#4a5568", "assumption": "#718096"}
+#: how far a rule's number is verified: its badge colour (white text on it at 4.5:1 or more) and its Chinese name
+STATUS_COLOURS = {"verified": "#1a7f37", "secondary": "#975a16", "unverified": "#c53030", "local": "#2b6cb0",
+                  "derived": "#4a5568", "assumption": "#5f6b7d"}
 STATUS_ZH = {"verified": "已核实", "secondary": "二手来源", "unverified": "未核实", "local": "地方标准",
              "derived": "推导", "assumption": "假定"}
 
