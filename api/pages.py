@@ -14,22 +14,31 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 
 from shequ.api.auth import User, workspace
-from shequ.api.errors import status_of
+from shequ.api.errors import status_of, validation_error
+from shequ.api.report_files import Cached, Format, report_answer
 from shequ.errors import InvalidInput, ShequError
 from shequ.layers.exporting import analysis_geojson
 from shequ.usecases.catchment import AccessQuery, access_analysis
 from shequ.usecases.compare import compare, compare_xlsx
-from shequ.usecases.coverage import CoverageOutcome, CoverageQuery, coverage, service_area_frame
+from shequ.usecases.coverage import (
+    MAP_SEARCH_BEYOND_M,
+    CoverageOutcome,
+    CoverageQuery,
+    coverage,
+    service_area_frame,
+)
 from shequ.usecases.progress import progress
+from shequ.usecases.progress import write_workbook as write_progress_workbook
 from shequ.usecases.scenarios import list_scenarios, scenario_revision
-from shequ.usecases.scorecards import community_card, scorecard, shipped_profile
+from shequ.usecases.scorecards import community_card, community_workbook, scorecard, shipped_profile, write_workbook
 from shequ.usecases.workspace import ResultCache, Workspace
 from shequ.web.access_page import access_page
-from shequ.web.compare_page import compare_page
+from shequ.web.compare_page import compare_page, compare_report
 from shequ.web.coverage_page import CoverageParams, coverage_page, parse_view, service_areas_geojson
 from shequ.web.editor import editor_page
 from shequ.web.exports_page import exports_page
@@ -44,7 +53,7 @@ def page_error(exc: ShequError, request: Request) -> HTMLResponse:
     active = "/reports/scorecard" if path.startswith("/reports") else "/maps/coverage"
     back = "/reports/scorecard" if path.startswith("/reports") else "/maps/coverage"
     status = status_of(exc)
-    zh = exc.details.get("zh") or exc.message
+    zh = exc.text_zh()  # its own Chinese, else the code's Chinese lead: never bare English
     html = error_page(status, zh, exc.message, active=active, back=back if status != 401 else path,
                       login=status == 401)
     response = HTMLResponse(html, status_code=status)
@@ -66,6 +75,8 @@ class PageRoute(APIRoute):
                 return await handler(request)
             except ShequError as exc:
                 return page_error(exc, request)
+            except RequestValidationError as exc:  # a page's parameter of the wrong kind: a page too
+                return page_error(validation_error(exc.errors()), request)
 
         return route
 
@@ -82,8 +93,11 @@ def _pages_cache(ws: Workspace, request: Request) -> ResultCache:
 
 
 def _query(ws: Workspace, types: list[str] | None, level: str | None, area: str | None,
-           scenario: str | None = None) -> CoverageQuery:
-    return CoverageQuery.parse(types, level, None, area, max_types=ws.settings.max_facility_types, scenario=scenario)
+           scenario: str | None = None, *, nearest: bool = False) -> CoverageQuery:
+    """The coverage question; ``nearest``: for the map, whose popups name the nearest facility of an
+    uncovered compound (a walk past the distance is searched). The downloads stay the other doors' numbers."""
+    return CoverageQuery.parse(types, level, None, area, search_beyond_m=MAP_SEARCH_BEYOND_M if nearest else 0.0,
+                               max_types=ws.settings.max_facility_types, scenario=scenario)
 
 
 def _view(ws: Workspace, mode: str | None, basemap: str | None, tk: str | None, url: str | None,
@@ -110,7 +124,7 @@ def coverage_map_page(request: Request, user: User, types: Types = None, level: 
     """The coverage map for the chosen facility types, level and area, on the real layers or a scenario's;
     the planning tools (a facility placed by a click, suggested sites) write scenarios through the API."""
     ws = workspace(request)
-    query, view = _query(ws, types, level, area, scenario), _view(ws, mode, basemap, tk, url, gcj02)
+    query, view = _query(ws, types, level, area, scenario, nearest=True), _view(ws, mode, basemap, tk, url, gcj02)
     outcome = coverage(ws, query, user=user)
     params = _params(outcome, view)
     snap = ws.snapshot()
@@ -141,8 +155,9 @@ def access_map_page(request: Request, user: User, type: str = "kindergarten", me
 def compare_map_page(request: Request, user: User, scenario: str | None = None, base: str | None = None,
                      types: Types = None,
                      type: str | None = None, level: str | None = None, area: str | None = None,
-                     profile: str | None = None) -> HTMLResponse:
-    """What a scenario changes: before → after per type and community, a difference map of one type."""
+                     profile: str | None = None, format: Format = None) -> Response:
+    """What a scenario changes: before → after per type and community, a difference map of one type;
+    ``format=pdf``: the report part (the numbers) as an A4 PDF."""
     ws = workspace(request)
     if not (scenario or "").strip():
         raise InvalidInput("choose a scenario to compare: /maps/compare?scenario=NAME (GET /scenarios lists them)",
@@ -153,6 +168,12 @@ def compare_map_page(request: Request, user: User, scenario: str | None = None, 
     snap = ws.snapshot()
     key = ("compare", c.base, c.scenario, tuple(c.types), type, level, area, profile,
            c.after.query, scenario_revision(ws, c.scenario), scenario_revision(ws, c.base))
+    if format == "pdf":  # the report part: the numbers without the map
+        return report_answer(format, lambda: compare_report(c, type), f"compare_{c.scenario}", key=key,
+                             cached=_cached(ws, request, snap.version))
+    if format not in (None, "html"):
+        raise InvalidInput(f"this page has no {format} download: /maps/compare/compare.xlsx is the workbook",
+                           zh=f"此页面没有 {format} 格式的下载：比较结果工作簿见 /maps/compare/compare.xlsx")
     return HTMLResponse(_pages_cache(ws, request).get(snap.version, key, lambda: compare_page(c, type)))
 
 
@@ -163,7 +184,8 @@ def coverage_service_areas(request: Request, user: User, type: str, types: Types
     """One type's walking service areas for the coverage page, as GeoJSON, loaded when the layer is
     switched on (they are the costliest part of the page and hidden at first)."""
     ws = workspace(request)
-    query, view = _query(ws, types, level, area, scenario), _view(ws, "network", basemap, None, url, gcj02)
+    query = _query(ws, types, level, area, scenario, nearest=True)  # the page's own question: one computation
+    view = _view(ws, "network", basemap, None, url, gcj02)
     areas = service_area_frame(ws, query, type, user=user)
     outcome = coverage(ws, query, user=user)
     doc = service_areas_geojson(areas, _params(outcome, view), outcome.result.network.crs)
@@ -201,32 +223,49 @@ def coverage_summary(request: Request, user: User, types: Types = None, level: s
                     headers={"Content-Disposition": 'attachment; filename="summary.csv"'})
 
 
+def _cached(ws: Workspace, request: Request, version: Any) -> Cached:
+    cache = _pages_cache(ws, request)
+    return lambda key, make: cache.get(version, key, make)
+
+
 @pages.get("/reports/scorecard", response_class=HTMLResponse)
-def scorecard_overview(request: Request, user: User, profile: str = "national") -> HTMLResponse:
-    """Every community against a policy profile: rules met, charts, district maps (the written report)."""
+def scorecard_overview(request: Request, user: User, profile: str = "national", format: Format = None) -> Response:
+    """Every community against a policy profile: rules met, charts, district maps (the written report);
+    ``format``: its community table as csv or the whole scorecard as xlsx, the page as pdf."""
     ws = workspace(request)
     outcome = scorecard(ws, profile, user=user)
-    snap = ws.snapshot()
-    return HTMLResponse(_pages_cache(ws, request).get(snap.version, ("scorecard", profile),
-                                                      lambda: scorecard_overview_page(outcome)))
+    cached = _cached(ws, request, ws.snapshot().version)
+    key = ("scorecard", profile)
+    return report_answer(format, lambda: cached(key, lambda: scorecard_overview_page(outcome)),
+                         f"scorecard_{outcome.profile.name}", cached=cached, key=key,
+                         table=lambda: outcome.card.communities, workbook=lambda f: write_workbook(outcome, f))
 
 
 @pages.get("/reports/scorecard/{code}", response_class=HTMLResponse)
-def community_scorecard(request: Request, code: str, user: User, profile: str = "national") -> HTMLResponse:
-    """One community's scorecard: its measures against each rule, shortfalls, facilities and grids."""
+def community_scorecard(request: Request, code: str, user: User, profile: str = "national",
+                        format: Format = None) -> Response:
+    """One community's scorecard: its measures against each rule, shortfalls, facilities and grids;
+    ``format``: its verdicts as csv, verdicts and grids as xlsx, the page as pdf."""
     ws = workspace(request)
     card = community_card(ws, profile, code, user=user)
-    snap = ws.snapshot()
-    return HTMLResponse(_pages_cache(ws, request).get(snap.version, ("community", profile, code),
-                                                      lambda: community_scorecard_page(card)))
+    cached = _cached(ws, request, ws.snapshot().version)
+    key = ("community", profile, code)
+    return report_answer(format, lambda: cached(key, lambda: community_scorecard_page(card)),
+                         f"scorecard_{card.code}_{card.profile.name}", cached=cached, key=key,
+                         table=lambda: card.verdicts, workbook=lambda f: community_workbook(card, f))
 
 
 @pages.get("/reports/progress", response_class=HTMLResponse)
-def target_progress(request: Request, user: User, profile: str = "national") -> HTMLResponse:
+def target_progress(request: Request, user: User, profile: str = "national", format: Format = None) -> Response:
     """Progress towards the profile's dated targets: the gap in communities, years left, the trend of the
     saved runs (today's scorecard is saved as the run of the day). Not kept in the page cache: the trend
-    changes by the day, not with the data."""
-    return HTMLResponse(progress_page(progress(workspace(request), profile, user=user, record=False)))
+    changes by the day, not with the data (a PDF is kept for the day)."""
+    ws = workspace(request)
+    outcome = progress(ws, profile, user=user, record=False)
+    cached = _cached(ws, request, (ws.snapshot().version, outcome.today.isoformat(), len(outcome.runs)))
+    return report_answer(format, lambda: progress_page(outcome), f"progress_{outcome.profile.name}", cached=cached,
+                         key=("progress", profile), table=outcome.frame,
+                         workbook=lambda f: write_progress_workbook(outcome, f))
 
 
 @pages.get("/edit/grids", response_class=HTMLResponse)

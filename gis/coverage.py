@@ -76,12 +76,13 @@ def thresholds(types: Iterable[str], *, level: str | None = None,
         if value is None:
             raise ValueError(f"level {level!r} has no walking distance")
         note = f"upper end of {walk.value[0]}–{walk.value[1]} m" if isinstance(walk.value, (list, tuple)) else ""
-        level_distance = Threshold("", float(value), f"{walk.source} {walk.clause}", walk.status, note)
+        level_distance = Threshold("", float(value), catalog.citation(walk.source, walk.clause, catalog.LEVELS_FILE),
+                                   walk.status, note)
     for t in types:
         if t not in types_:
             raise ValueError(catalog.unknown_type_message(t))
         if overrides and t in overrides:
-            out[t] = Threshold(t, float(overrides[t]), "user setting", "assumption")
+            out[t] = Threshold(t, float(overrides[t]), "用户设定 / user setting", "assumption")
         elif level_distance is not None:
             out[t] = Threshold(t, level_distance.distance_m, level_distance.source, level_distance.status,
                                f"{level} level distance" + (f", {level_distance.note}" if level_distance.note else ""))
@@ -89,7 +90,7 @@ def thresholds(types: Iterable[str], *, level: str | None = None,
             d = types_[t].service_distance_m
             if d.value is None:
                 raise ValueError(f"facility type {t!r} has no service distance in the catalog; give one")
-            out[t] = Threshold(t, float(d.value), f"{d.source} {d.clause}".strip(), d.status, d.note)
+            out[t] = Threshold(t, float(d.value), catalog.citation(d.source, d.clause), d.status, d.note)
     return out
 
 

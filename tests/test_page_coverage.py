@@ -21,7 +21,7 @@ from shequ.gis.coverage import Coverage
 from shequ.layers.chinacrs import wgs84_to_gcj02
 from shequ.layers.store import Store
 from shequ.settings import Settings
-from shequ.web.coverage_map import COVERED
+from shequ.web.coverage_map import COVERED, STRAIGHT_ONLY
 from shequ.web.coverage_page import RATE_CLASSES
 
 FIRST = "kindergarten"  # the first default type on the demo (kindergarten, primary school, market)
@@ -31,7 +31,8 @@ PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR4
 #: what the map holds, by kind of feature, from the Leaflet layers themselves
 LAYERS_JS = """() => {
   const m = Object.keys(window).filter(k => k.startsWith('map_')).map(k => window[k])[0];
-  const out = {residences: 0, covered: 0, gaps: 0, gapPeople: 0, facilities: 0, communities: 0, colours: [],
+  const out = {residences: 0, covered: 0, straightOnly: 0, gaps: 0, gapPeople: 0, facilities: 0, communities: 0,
+               colours: [],
                tiles: 0, bounds: {}, first: {}};
   const grow = (kind, b) => {
     const o = out.bounds[kind];
@@ -45,6 +46,7 @@ LAYERS_JS = """() => {
     let kind = null;
     if ('covered_straight' in p) {
       kind = 'residences'; out.residences++; if (l.options.fillColor === '__COVERED__') { out.covered++; }
+      if (l.options.fillColor === '__STRAIGHT__') { out.straightOnly++; }
     } else if ('elderly' in p && 'residences' in p) { kind = 'gaps'; out.gaps++; out.gapPeople += p.population; }
     else if ('kind' in p) { kind = 'facilities'; out.facilities++; }
     else if ('rate' in p && 'code' in p) {
@@ -60,7 +62,7 @@ LAYERS_JS = """() => {
     }
   });
   return out;
-}""".replace("__COVERED__", COVERED)
+}""".replace("__COVERED__", COVERED).replace("__STRAIGHT__", STRAIGHT_ONLY)
 
 
 @pytest.fixture(scope="module")
@@ -153,12 +155,16 @@ def test_coverage_map_shows_every_layer_offline(shot, server: str, direct: dict,
     assert page.external_requests == []
 
 
-def test_straight_line_toggle_recolours_the_residences(server: str, direct: dict, page) -> None:
+def test_straight_line_toggle_recolours_the_communities(server: str, direct: dict, page) -> None:
+    """Residences show both measures at once (covered by walking, only in a straight line, neither: each its
+    own colour and shape); the toggle says which one shades the communities."""
     walking = _open(page, f"{server}/maps/coverage?types={FIRST}&mode=network")
     straight = _open(page, f"{server}/maps/coverage?types={FIRST}&mode=straight")
-    assert walking["covered"] == direct["covered"]
-    assert straight["covered"] == direct["covered_straight"]
-    assert straight["covered"] > walking["covered"]  # a circle overstates what a walk reaches
+    for drawn in (walking, straight):
+        assert drawn["covered"] == direct["covered"]
+        assert drawn["covered"] + drawn["straightOnly"] == direct["covered_straight"]
+    assert straight["straightOnly"] > 0  # a circle overstates what a walk reaches
+    assert straight["colours"] != walking["colours"]  # the shading follows the measure
     assert page.is_checked("input[name=mode][value=straight]")
     assert page.console_errors == [] and page.external_requests == []
 
@@ -219,6 +225,7 @@ def test_english_switch_and_a_tablet(server: str, page) -> None:
     assert page.is_visible(".leaflet-control-layers") and page.is_visible("#sq-coverage-form button")
     assert page.evaluate("() => Object.keys(window).filter(k => k.startsWith('map_')).map(k => window[k])[0]"
                          ".getSize().x") >= 450
+    page.click("#sq-menu-button")  # a tablet's bar folds the links, the login and the language into a menu
     page.click("#sq-lang")
     assert page.console_errors == [] and page.external_requests == []
 
@@ -317,7 +324,7 @@ def test_a_planner_logs_in_from_the_page_and_the_map_appears_on_a_phone(demo_db:
         page.fill("#sq-login-box input[name=password]", "shequ-demo")
         page.click("#sq-login-box button[type=submit]")
         page.wait_for_selector(".leaflet-control-layers", timeout=30_000)
-        assert page.url.endswith("/maps/coverage?types=kindergarten")
+        assert page.url.split("#")[0].endswith("/maps/coverage?types=kindergarten")  # the view follows the "#"
         assert "planner" in page.inner_text("#sq-user")
         box = page.locator(".folium-map").bounding_box()
         assert box["width"] >= 380 and box["height"] >= 300  # the map fills the phone's width

@@ -28,6 +28,7 @@ from shequ.gis.isochrones import DEFAULT_BUFFER_M, service_areas
 from shequ.gis.nearby import within_reach
 from shequ.layers import catalog, results
 from shequ.layers.exporting import write_analysis_geojson
+from shequ.layers.osm import OSM_ESTIMATE
 from shequ.layers.scenarios import check_name
 from shequ.layers.users import User
 from shequ.logs import timed
@@ -41,6 +42,9 @@ DEFAULT_TYPES = ("kindergarten", "primary_school", "community_health_station", "
 LEVELS = ("5min", "10min", "15min")
 #: a distance a user sets is a walk, not a drive
 MAX_DISTANCE_M = 10_000.0
+#: how far past a type's service distance a map looks for the nearest facility by walking, so a popup
+#: on an uncovered compound can say which facility is nearest and how far a walk it is
+MAP_SEARCH_BEYOND_M = 3000.0
 #: the zones coverage is summed over, with their key
 ZONES = (("communities", "code"), ("grids", "code"), ("lifecircles", "code"))
 
@@ -69,39 +73,49 @@ class CoverageQuery:
         """
         codes = resolve_types(types)
         if len(codes) > max_types:
-            raise InvalidInput(f"at most {max_types} facility types at a time (got {len(codes)})")
+            raise InvalidInput(f"at most {max_types} facility types at a time (got {len(codes)})",
+                               zh=f"一次最多选 {max_types} 类设施（现选了 {len(codes)} 类）")
         level = (level or "").strip() or None
         if level is not None and level not in LEVELS:
-            raise InvalidInput(f"unknown level {level!r}: use {', '.join(LEVELS)} or leave it empty")
+            raise InvalidInput(f"unknown level {level!r}: use {', '.join(LEVELS)} or leave it empty",
+                               zh=f"未知的生活圈层级 {level!r}：可选 {'、'.join(LEVELS)}，或留空")
         pairs = []
         for name, metres in (distances or {}).items():
             code = catalog.lookup(str(name))
             if code is None:
-                raise UnknownName(catalog.unknown_type_message(str(name)))
+                raise UnknownName(catalog.unknown_type_message(str(name)),
+                                  zh=catalog.unknown_type_message_zh(str(name)))
             try:
                 value = float(metres)
             except (TypeError, ValueError):
-                raise InvalidInput(f"distance of {name!r} must be a number of metres, not {metres!r}") from None
+                raise InvalidInput(f"distance of {name!r} must be a number of metres, not {metres!r}",
+                                   zh=f"{name} 的距离应为米数，而不是 {metres!r}") from None
             if not (0 < value <= MAX_DISTANCE_M):
                 raise InvalidInput(f"distance of {name!r} must be more than 0 and at most {MAX_DISTANCE_M:,.0f} m, "
-                                   f"not {metres!r}")
+                                   f"not {metres!r}",
+                                   zh=f"{name} 的距离应大于 0 且不超过 {MAX_DISTANCE_M:,.0f} 米，而不是 {metres!r}")
             pairs.append((code, value))
         area = (area or "").strip()
         if area and not re.fullmatch(r"\d{6}|\d{9}|\d{12}", area):
             raise InvalidInput(f"unknown area {area!r}: give a community code (12 digits) or a 9-digit street or "
-                               "6-digit county code")
+                               "6-digit county code",
+                               zh=f"未知的区域 {area!r}：请填写 12 位社区代码、9 位街道代码或 6 位区县代码")
         box = None
         if bbox is not None:
             box = tuple(float(v) for v in bbox)
             if len(box) != 4 or not all(math.isfinite(v) for v in box):
-                raise InvalidInput("bbox: four numbers, minx,miny,maxx,maxy (longitude, latitude)")
+                raise InvalidInput("bbox: four numbers, minx,miny,maxx,maxy (longitude, latitude)",
+                                   zh="bbox（范围）应为四个数：最小经度,最小纬度,最大经度,最大纬度")
             if box[0] > box[2] or box[1] > box[3]:
-                raise InvalidInput("bbox: the lower corner comes first (minx,miny,maxx,maxy)")
+                raise InvalidInput("bbox: the lower corner comes first (minx,miny,maxx,maxy)",
+                                   zh="bbox（范围）应先写左下角（最小经度,最小纬度,最大经度,最大纬度）")
             if not (-180 <= box[0] <= 180 and -180 <= box[2] <= 180 and -90 <= box[1] <= 90 and -90 <= box[3] <= 90):
-                raise InvalidInput("bbox: longitude and latitude in degrees (WGS84)")
+                raise InvalidInput("bbox: longitude and latitude in degrees (WGS84)",
+                                   zh="bbox（范围）应为经纬度（WGS84，单位：度）")
         beyond = float(search_beyond_m or 0)
         if not (0 <= beyond <= MAX_DISTANCE_M):
-            raise InvalidInput(f"search beyond must be between 0 and {MAX_DISTANCE_M:,.0f} m")
+            raise InvalidInput(f"search beyond must be between 0 and {MAX_DISTANCE_M:,.0f} m",
+                               zh=f"额外搜索距离应在 0 到 {MAX_DISTANCE_M:,.0f} 米之间")
         scenario = check_name(scenario) if (scenario or "").strip() else ""
         return cls(tuple(codes), level, tuple(sorted(pairs)), area, box, beyond, scenario)
 
@@ -115,7 +129,7 @@ def resolve_types(names: Iterable[str] | None) -> list[str]:
                 continue
             code = catalog.lookup(name)
             if code is None:
-                raise UnknownName(catalog.unknown_type_message(name))
+                raise UnknownName(catalog.unknown_type_message(name), zh=catalog.unknown_type_message_zh(name))
             codes.append(code)
     return list(dict.fromkeys(codes))
 
@@ -126,7 +140,8 @@ def default_types(snapshot: Snapshot, max_types: int = 8) -> tuple[str, ...]:
     chosen = [t for t in DEFAULT_TYPES if t in present] or present
     if not chosen:
         raise NoData("there are no facilities in the data: import them first (shequ import-osm or "
-                     "shequ import facilities)")
+                     "shequ import facilities)",
+                     zh="数据中没有设施：请先导入（shequ import-osm 或 shequ import facilities）")
     return tuple(chosen[:max_types])
 
 
@@ -161,6 +176,35 @@ class CoverageOutcome:
         """Per residence: its fields, then ``<type>_m``, ``<type>_covered``, ``<type>_facility`` and the
         straight-line columns (the same frame whichever door asks)."""
         return self.result.wide().drop(columns=["fid", "extra", "version"], errors="ignore")
+
+    def nearest(self) -> pd.DataFrame:
+        """Per residence × type, what a map popup says: the nearest facility by walking (its id, name,
+        the walk and the straight line to it) and the nearest in a straight line (id, name, metres).
+        A walk beyond the search (``search_beyond_m`` past the distance) is infinite and has no facility."""
+        long = self.result.long
+        fac = self.result.facilities
+        if not len(long):
+            return pd.DataFrame(columns=["residence", "type", "walk_id", "walk_name", "walk_m", "walk_line_m",
+                                         "line_id", "line_name", "line_m"])
+        crs = self.result.network.crs
+        ids = pd.Index(fac["id"] if "id" in fac else np.arange(len(fac)))
+        names = (fac["name"].astype(object).where(fac["name"].notna(), None) if "name" in fac
+                 else pd.Series([None] * len(fac))).to_numpy()
+        fac_m = np.asarray(fac.to_crs(crs).geometry.values)
+        res_m = np.asarray(self.result.residences.to_crs(crs).geometry.values)
+        walk_at = ids.get_indexer(long["facility_id"].to_numpy())
+        line_at = ids.get_indexer(long["straight_facility_id"].to_numpy())
+        residence = long["residence"].to_numpy()
+        found = walk_at >= 0
+        walk_line = np.full(len(long), np.inf)
+        walk_line[found] = shapely.distance(res_m[residence[found]], fac_m[walk_at[found]])
+        return pd.DataFrame({
+            "residence": residence, "type": long["type"].to_numpy(),
+            "walk_id": long["facility_id"].to_numpy(), "walk_name": np.where(found, names[np.maximum(walk_at, 0)], None)
+            if len(names) else None, "walk_m": long["distance_m"].to_numpy(dtype=float), "walk_line_m": walk_line,
+            "line_id": long["straight_facility_id"].to_numpy(),
+            "line_name": np.where(line_at >= 0, names[np.maximum(line_at, 0)], None) if len(names) else None,
+            "line_m": long["straight_m"].to_numpy(dtype=float)})
 
     def summary_table(self) -> pd.DataFrame:
         """The summary over the area (zone_kind "all") and per zone, as one table (``summary.csv``)."""
@@ -207,7 +251,8 @@ def _select(snap: Snapshot, query: CoverageQuery) -> tuple[np.ndarray, gpd.GeoDa
         rows = rows[hit]
         label = ("所选范围", "the chosen box") if not query.area else label
     if not len(rows):
-        raise NoData("no walkable streets or no residences in the area: import them or widen the area")
+        raise NoData("no walkable streets or no residences in the area: import them or widen the area",
+                     zh="该范围内没有可步行的道路或居住单元：请导入数据或扩大范围")
     return rows, comm, label
 
 
@@ -310,15 +355,15 @@ def notes(outcome: CoverageOutcome, *, n_circles: int) -> list[tuple[str, str]]:
     out = []
     for k, th in outcome.thresholds.items():
         status = f"{status_zh.get(th.status, th.status)} / {th.status}"
-        extra = f"; {th.note}" if th.note else ""
+        note = re.sub(r"\s*\[S\d+[a-z]?\]", "", th.note or "")  # the reference list's keys are provenance
+        extra = f"; {note}" if note else ""
         out.append((f"{types[k].name_zh} {th.distance_m:g} 米：{th.source}（{status}）",
                     f"{types[k].name_en} {th.distance_m:g} m: {th.source} ({th.status}{extra})"))
     if any(th.status != "verified" for th in outcome.thresholds.values()):
         out.append(("未核实或二手来源的距离不可视为权威。", "Secondary or unverified distances are not authoritative."))
     if outcome.estimated:
-        out.append(("户数与人口为按 data/osm_import.json 规则由 OSM 估算，不是普查数。",
-                    "Households and population are estimates from OpenStreetMap by the rule in "
-                    "data/osm_import.json, not census counts."))
+        out.append((f"户数与人口为 {OSM_ESTIMATE[0]}，不是普查数。",
+                    f"Households and population are {OSM_ESTIMATE[1]}, not census counts."))
     comm = outcome.communities
     if len(comm) and "boundary" in comm and comm["boundary"].eq("draft").any():
         out.append(("社区边界为 shequ 草拟，并非官方边界。",
@@ -343,7 +388,8 @@ def service_area_frame(ws: Workspace, query: CoverageQuery, kind: str | None = N
     type, or of every type of the query (WGS84)."""
     outcome = coverage(ws, query, user=user)
     if kind is not None and kind not in outcome.types:
-        raise InvalidInput(f"type must be one of the chosen types: {', '.join(outcome.types)}")
+        raise InvalidInput(f"type must be one of the chosen types: {', '.join(outcome.types)}",
+                           zh=f"类型应为已选类型之一：{'、'.join(outcome.types)}")
     snap = snapshot_for(ws, outcome.query.scenario)
     kinds = [kind] if kind else outcome.types
     return ws.cached(snap, ("service areas", outcome.query, tuple(kinds), buffer_m),
@@ -394,7 +440,7 @@ def write_files(ws: Workspace, outcome: CoverageOutcome, out: str | Path, *, sav
         files.append(out / "network_islands.csv")
     snap = snapshot_for(ws, outcome.query.scenario)
     m = coverage_map(outcome.result, gaps=outcome.gaps, areas=areas, streets=outcome.streets,
-                     communities=snap.communities, circles=outcome.circles)
+                     communities=snap.communities, circles=outcome.circles, nearest=outcome.nearest())
     (out / "coverage_map.html").write_text(to_html(m, "inline"), encoding="utf-8")
     files.append(out / "coverage_map.html")
     run_id = None

@@ -95,5 +95,6 @@ def access_page(outcome: Any, communities: gpd.GeoDataFrame, type_counts: pd.Ser
                      area_label=outcome.area_label)
     m = access_map(outcome, communities)
     m.get_root().header.add_child(Verbatim(fragment("coverage_style.html")))
-    framed_map(m, "容量可达性 Capacity access — shequ", panel, active="/maps/coverage")
+    framed_map(m, "容量可达性 Capacity access — shequ", panel, active="/maps/coverage",
+               scripts='<script src="/static/mapsearch.js"></script>')
     return to_html(m, "served")

@@ -8,11 +8,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pandas as pd
+from markupsafe import Markup
 
 from shequ.layers import catalog
 from shequ.web.offline import Verbatim, to_html
 from shequ.web.pages import framed_map
-from shequ.web.render import fragment
+from shequ.web.render import fragment, render
 from shequ.web.siting_map import CHANGE_COLOURS, CHANGE_LABELS, difference_map
 
 #: communities listed in the panel (the workbook has them all)
@@ -20,6 +21,21 @@ TOP = 25
 
 
 def compare_page(c: Any, type_: str | None = None) -> str:
+    """The page: the difference map of one type beside the panel of numbers."""
+    m, panel = _parts(c, type_)
+    m.get_root().header.add_child(Verbatim(fragment("coverage_style.html")))  # the map beside the panel
+    framed_map(m, "方案比较 Compare — shequ", panel, active="/maps/coverage",
+               scripts='<script src="/static/mapsearch.js"></script>')
+    return to_html(m, "served")
+
+
+def compare_report(c: Any, type_: str | None = None) -> str:
+    """The page's report part (the panel's numbers, without the map) as a page to print or make a PDF of."""
+    _, panel = _parts(c, type_, report=True)
+    return render("compare_report.html", title="方案比较 Compare — shequ", panel=panel)
+
+
+def _parts(c: Any, type_: str | None, report: bool = False) -> tuple[Any, Markup]:
     names = catalog.load_facility_types()
     shown = type_ if type_ in c.types else c.types[0]
     res = c.residences[c.residences["type"] == shown]
@@ -49,7 +65,8 @@ def compare_page(c: Any, type_: str | None = None) -> str:
     panel = fragment("compare_panel.html", c=c, shown=shown, tabs=tabs, totals=c.totals.to_dict("records"),
                      changed=changed.to_dict("records"), legend=legend, verdicts=c.verdicts.head(50).to_dict("records"),
                      xlsx="/maps/compare/compare.xlsx?" + urlencode(q), back="/maps/coverage?" + back,
-                     base_label=c.label("base"), scenario_label=c.label("scenario"))
-    m.get_root().header.add_child(Verbatim(fragment("coverage_style.html")))  # the map beside the panel
-    framed_map(m, "方案比较 Compare — shequ", panel, active="/maps/coverage")
-    return to_html(m, "served")
+                     base_label=c.label("base"), scenario_label=c.label("scenario"),
+                     pdf="/maps/compare?" + urlencode({**q, "type": shown, "format": "pdf",
+                                                       **({"profile": c.profile} if c.profile else {})}),
+                     report=report)
+    return m, panel

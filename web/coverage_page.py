@@ -30,7 +30,7 @@ from jinja2 import Template
 from shequ.errors import InvalidInput
 from shequ.layers import catalog
 from shequ.layers.chinacrs import transform_geometries
-from shequ.web.coverage_map import PALETTE, _geojson, coverage_map
+from shequ.web.coverage_map import PALETTE, STATUSES, _geojson, coverage_map
 from shequ.web.offline import Verbatim, to_html
 from shequ.web.pages import framed_map
 from shequ.web.render import fragment, pct
@@ -44,8 +44,9 @@ MODE_LABELS = [("network", "步行网络距离", "Walking network"), ("straight"
 #: Tianditu web-Mercator tiles (CGCS2000, which matches WGS84 to well under a metre: no shift)
 TIANDITU = "https://t{s}.tianditu.gov.cn/DataServer?T={layer}_w&x={x}&y={y}&l={z}&tk={tk}"
 TIANDITU_ATTRIBUTION = "天地图 Tianditu © 国家地理信息公共服务平台"
-#: choropleth classes of the community coverage rate: (lower bound, colour)
-RATE_CLASSES = [(0.8, "#1a9850"), (0.6, "#91cf60"), (0.4, "#fee08b"), (0.2, "#fc8d59"), (0.0, "#d73027")]
+#: choropleth classes of the community coverage rate: (lower bound, colour), ColorBrewer YlGn (sequential,
+#: colour-blind safe): darker is more covered; no colour of a residence status, a gap or a facility type
+RATE_CLASSES = [(0.8, "#006837"), (0.6, "#31a354"), (0.4, "#78c679"), (0.2, "#c2e699"), (0.0, "#ffffcc")]
 
 
 @dataclass(frozen=True)
@@ -176,35 +177,55 @@ def _tiles(params: CoverageParams) -> list[folium.TileLayer]:
     return []
 
 
-def _choropleth(comm: gpd.GeoDataFrame, params: CoverageParams) -> folium.GeoJson | None:
-    """Communities filled by their households coverage rate (the mean over the chosen types)."""
+def _choropleth(comm: gpd.GeoDataFrame, params: CoverageParams, shown: str) -> folium.GeoJson | None:
+    """Communities filled by their households coverage rate for the shown type (``r_<type>`` holds every
+    chosen type's rate, walking or straight line as the mode says, so the page can switch types)."""
     if comm.empty:
         return None
     types = catalog.load_facility_types()
     prefix = "rate_" if params.mode == "network" else "rate_straight_"
-    rates = comm[[f"{prefix}{k}" for k in params.types]].to_numpy(dtype=float)
-    with np.errstate(all="ignore"):
-        mean = np.where(np.isfinite(rates).any(axis=1), np.nanmean(np.where(np.isfinite(rates), rates, np.nan),
-                                                                   axis=1), np.nan)
-    shown = gpd.GeoDataFrame({"code": comm["code"].astype(str), "name": comm["name"].astype(str),
-                              "households": comm["households"].astype(float).fillna(0).astype(int),
-                              "rate": np.round(mean, 4)}, geometry=comm.geometry.values, crs=comm.crs)
+    shown_df = gpd.GeoDataFrame({"code": comm["code"].astype(str), "name": comm["name"].astype(str),
+                                 "households": comm["households"].astype(float).fillna(0).astype(int),
+                                 "rate": np.round(comm[f"{prefix}{shown}"].astype(float).to_numpy(), 4)},
+                                geometry=comm.geometry.values, crs=comm.crs)
     fields, aliases = ["name", "code", "households"], ["社区 community", "代码 code", "户数 households"]
     for k in params.types:
+        shown_df[f"r_{k}"] = np.round(comm[f"{prefix}{k}"].astype(float).to_numpy(), 4)
         col = f"{types[k].name_zh} {types[k].name_en}"
-        shown[col] = [f"{pct(a)} (直线 straight {pct(b)})"
-                      for a, b in zip(comm[f"rate_{k}"], comm[f"rate_straight_{k}"], strict=True)]
+        shown_df[col] = [f"{pct(a)} (直线 straight {pct(b)})"
+                         for a, b in zip(comm[f"rate_{k}"], comm[f"rate_straight_{k}"], strict=True)]
         fields.append(col)
         aliases.append(col)
-    shown["mean"] = [pct(v) for v in mean]
-    fields.append("mean")
-    aliases.append("平均 mean" if len(params.types) > 1 else "覆盖率 rate")
     how = "步行 walking" if params.mode == "network" else "直线 straight-line"
     return folium.GeoJson(
-        _geojson(shown), name=f"社区覆盖率 Communities: household coverage ({how})",
+        _geojson(shown_df), name=f"社区覆盖率 Communities: household coverage of the shown type ({how})",
         style_function=lambda f: {"color": "#444", "weight": 1.5, "fillColor": _rate_colour(f["properties"]["rate"]),
-                                  "fillOpacity": 0.35},
+                                  "fillOpacity": 0.45},
         popup=folium.GeoJsonPopup(fields, aliases=aliases), tooltip=folium.GeoJsonTooltip(["name"], labels=False))
+
+
+class _Registry(MacroElement):
+    """Hands the map's layers, by kind and type, to the page's script (``web/static/coverage.js``) as
+    ``window.shequCoverage`` and the event ``shequ:coverage``: the type switch, the status markers, the
+    popups, the view kept in the address and the recompute in place all work on these."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        (function () {
+          var layers = {};
+          {% for key, layer in this.layers %}layers[{{ key|tojson }}] = {{ layer.get_name() }};
+          {% endfor %}
+          window.shequCoverage = {map: {{ this._parent.get_name() }}, layers: layers,
+            control: {{ this.control.get_name() }}, config: {{ this.config|tojson }}};
+          document.dispatchEvent(new CustomEvent("shequ:coverage", {detail: window.shequCoverage}));
+        })();
+        {% endmacro %}
+    """)
+
+    def __init__(self, layers: list[tuple[str, Any]], control: Any, config: dict) -> None:
+        super().__init__()
+        self._name = "Registry"
+        self.layers, self.control, self.config = layers, control, config
 
 
 class MapHandle(MacroElement):
@@ -247,7 +268,8 @@ class _LazyLayers(MacroElement):
                 if (!r.ok) { throw new Error(r.status + " " + r.statusText); }
                 return r.json();
               }).then(function (data) {
-                L.geoJson(data, {style: function () { return {color: item[2], weight: 1, fillOpacity: 0.12}; },
+                L.geoJson(data, {style: function () {
+                    return {color: item[2], weight: 2, dashArray: "4 2", fillOpacity: 0.08}; },
                   onEachFeature: function (f, layer) {
                     layer.bindTooltip((f.properties.name || "") + " ≤ " + f.properties.distance_m + " m");
                   }}).addTo(group);
@@ -279,24 +301,47 @@ def coverage_map_for(outcome: Any, params: CoverageParams) -> folium.Map:
     if params.gcj02:
         result = dataclasses.replace(result, residences=_shift(result.residences), facilities=_shift(result.facilities))
         gaps, streets, comm, circles = _shift(gaps), _shift(streets), _shift(comm), _shift(circles)
-    overlays: list = [layer for layer in [_choropleth(comm, params)] if layer is not None]
+    shown = params.types[0]
+    choropleth = _choropleth(comm, params, shown)
+    overlays: list = [layer for layer in [choropleth] if layer is not None]
     # service areas: an empty group per type, filled from /maps/coverage/service-areas when switched on
     names, lazy = catalog.load_facility_types(), []
+    registry: dict = {"lazy_areas": True, "areas": {}}
     for k, kind in enumerate(params.types):
         th = a.result.thresholds[kind]
         group = folium.FeatureGroup(name=f"服务范围 Service areas: {names[kind].name_zh} {names[kind].name_en} "
                                          f"≤ {th.distance_m:g} m", show=False)
         overlays.append(group)
+        registry["areas"][kind] = group
         # the basemap matters only for the GCJ-02 shift; a Tianditu key stays out of this URL
         query = params.query(mode="network") if params.gcj02 else params.query(mode="network", basemap="none")
         lazy.append((group, f"/maps/coverage/service-areas?{query}&type={kind}", PALETTE[k % len(PALETTE)]))
     overlays.append(_LazyLayers(lazy))
-    extra = [(colour, f"社区户数覆盖率 community ≥ {low:.0%}", "box") for low, colour in RATE_CLASSES]
+    what = "步行 walking" if params.mode == "network" else "直线 straight line"
+    extra = [(colour, f"≥ {low:.0%}" if low else f"< {RATE_CLASSES[-2][0]:.0%}", "box") for low, colour in RATE_CLASSES]
     extra.append((NONE, "社区内无居住单元 none living there", "box"))
-    return coverage_map(result, gaps=gaps, areas=None, streets=streets, communities=None, circles=circles,
-                        title="覆盖地图 Coverage map", mode=params.mode, tile_layers=_tiles(params),
-                        overlays=overlays, legend_extra=extra,
-                        page_title=False)
+    m = coverage_map(result, gaps=gaps, areas=None, streets=streets, communities=None, circles=circles,
+                     title="覆盖地图 Coverage map", mode=params.mode, tile_layers=_tiles(params),
+                     overlays=overlays, legend_extra=extra, page_title=False, nearest=a.nearest(),
+                     registry=registry, shown=shown,
+                     shading=f"社区户数覆盖率 Community: households covered ({what})")
+    keyed: list[tuple[str, Any]] = []
+    if registry.get("streets") is not None:
+        keyed.append(("streets", registry["streets"]))
+    if choropleth is not None:
+        keyed.append(("communities", choropleth))
+    for kind in ("residences", "gaps", "areas", "facilities"):
+        keyed += [(f"{kind}:{t}", layer) for t, layer in registry[kind].items()]
+    if registry.get("circles") is not None:
+        keyed.append(("circles", registry["circles"]))
+    config = {"types": list(params.types), "shown": shown, "mode": params.mode,
+              "names": {k: [names[k].name_zh, names[k].name_en] for k in params.types},
+              "colours": {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(params.types)},
+              "classes": RATE_CLASSES, "none": NONE,
+              "statuses": [[code, colour, shape] for code, colour, shape, _zh, _en in STATUSES],
+              "distances": {k: a.result.thresholds[k].distance_m for k in params.types}}
+    m.add_child(_Registry(keyed, registry["control"], config))
+    return m
 
 
 def _area_streets(communities: gpd.GeoDataFrame, area: str) -> list[tuple[str, list[tuple[str, str, bool]]]]:
@@ -360,5 +405,6 @@ def coverage_page(outcome: Any, params: CoverageParams, communities: gpd.GeoData
                      + [(n, f"方案 {n}", params.scenario == n) for n in scenarios])
     m.get_root().header.add_child(Verbatim(fragment("coverage_style.html")))
     framed_map(m, "覆盖地图 Coverage map — shequ", panel, active="/maps/coverage",
-               scripts='<script src="/static/planning.js"></script>')
+               scripts='<script src="/static/planning.js"></script><script src="/static/mapsearch.js"></script>'
+                       '<script src="/static/coverage.js"></script>')
     return to_html(m, "served")
