@@ -111,7 +111,7 @@ def test_the_map_is_self_contained_and_shows_the_gaps(chengdu_store: Store, tmp_
                  "--quiet", "--no-save"]) == 0
     page = (out / "coverage_map.html").read_text(encoding="utf-8")
     assert external_urls(page) == []
-    assert json.dumps("缺口 Gaps: 幼儿园 Kindergarten")[1:-1] in page  # folium writes names JSON-escaped
+    assert json.dumps("缺口：幼儿园")[1:-1] in page  # folium writes names JSON-escaped
     assert "© OpenStreetMap contributors" in page
     assert re.search(r"L\.control\.layers", page)
     assert results.latest_run(chengdu_store.engine) is None  # --no-save
@@ -145,7 +145,8 @@ def test_coverage_map_renders_offline_in_chromium(shot, chengdu_store: Store, tm
     page.goto((out / "coverage_map.html").as_uri())
     page.wait_for_selector(".leaflet-control-layers")
     labels = page.inner_text(".leaflet-control-layers")
-    assert "缺口 Gaps: 幼儿园 Kindergarten ≤ 300 m" in labels and "设施 Facilities: 菜市场 Fresh-food market" in labels
+    assert "缺口：幼儿园 ≤ 300 m" in labels and "设施：菜市场" in labels
+    assert "Gaps" not in labels  # a map file on its own shows its labels in Chinese only
     drawn = page.evaluate("""() => {
         const m = Object.keys(window).filter(k => k.startsWith('map_')).map(k => window[k])[0];
         let n = 0; m.eachLayer(() => n++); return n; }""")

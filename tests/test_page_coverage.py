@@ -5,7 +5,6 @@ makes no request beyond the app."""
 from __future__ import annotations
 
 import base64
-import json
 import time
 from collections.abc import Iterator
 
@@ -15,15 +14,18 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import live_server
+from jinja2.utils import htmlsafe_json_dumps
 
 from shequ.api.app import create_app
 from shequ.gis.coverage import Coverage
 from shequ.layers.chinacrs import wgs84_to_gcj02
 from shequ.layers.store import Store
 from shequ.settings import Settings
-from shequ.web.coverage_map import COVERED, STRAIGHT_ONLY
+from shequ.web.coverage_map import COVERED, STRAIGHT_ONLY, two
 from shequ.web.coverage_page import RATE_CLASSES
 
+#: the life circles' layer name as folium writes it into the page (JSON, HTML-safe)
+LIFE_CIRCLES = htmlsafe_json_dumps(two("生活圈", "Life circles"))[1:-1]
 FIRST = "kindergarten"  # the first default type on the demo (kindergarten, primary school, market)
 #: a 1×1 transparent PNG, answered for every tile of the test basemap
 PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=")
@@ -108,10 +110,10 @@ def test_coverage_map_shows_every_layer_offline(shot, server: str, direct: dict,
     cold = time.perf_counter() - started
     cold_paint = _first_paint(page)
     labels = page.inner_text(".leaflet-control-layers")
-    for label in ("道路 Streets", "社区覆盖率 Communities", "服务范围 Service areas: 幼儿园 Kindergarten",
-                  "居住单元 Residences: 幼儿园 Kindergarten ≤ 300 m", "缺口 Gaps: 幼儿园 Kindergarten",
-                  "设施 Facilities: 幼儿园 Kindergarten", "居住单元 Residences: 小学 Primary school"):
+    for label in ("道路", "社区覆盖率", "服务范围：幼儿园", "居住单元：幼儿园 ≤ 300 m", "缺口：幼儿园",
+                  "设施：幼儿园", "居住单元：小学"):
         assert label in labels, label
+    assert "Streets" not in labels and "Kindergarten" not in labels  # one language at a time
     assert drawn["residences"] == direct["residences"]
     assert drawn["covered"] == direct["covered"]
     assert drawn["gaps"] > 0 and drawn["gapPeople"] > 0
@@ -129,16 +131,16 @@ def test_coverage_map_shows_every_layer_offline(shot, server: str, direct: dict,
         let g = null; m.eachLayer(l => { if (!g && l.feature && 'elderly' in l.feature.properties) { g = l; } });
         g.fire('click', {latlng: g.getBounds().getCenter()}, true); }""")
     page.wait_for_selector(".leaflet-popup-content")
-    assert "人口 people" in page.inner_text(".leaflet-popup-content")
+    assert "人口" in page.inner_text(".leaflet-popup-content")
     page.keyboard.press("Escape")
     page.evaluate("() => document.querySelectorAll('.leaflet-popup-close-button').forEach(b => b.click())")
 
     # service areas are loaded when switched on
-    page.get_by_text("服务范围 Service areas: 幼儿园 Kindergarten").click()
+    page.get_by_text("服务范围：幼儿园").click()
     page.wait_for_function("""() => { const m = Object.keys(window).filter(k => k.startsWith('map_'))
         .map(k => window[k])[0]; let n = 0;
         m.eachLayer(l => { if (l.feature && 'facility_id' in l.feature.properties) { n++; } }); return n > 0; }""")
-    page.get_by_text("服务范围 Service areas: 幼儿园 Kindergarten").click()
+    page.get_by_text("服务范围：幼儿园").click()
 
     started = time.perf_counter()
     _open(page, f"{server}/maps/coverage")
@@ -290,7 +292,7 @@ def test_life_circles_and_a_fresh_page_after_an_edit(demo_copy: str) -> None:
     assert client.get("/maps/coverage?types=kindergarten").status_code == 401  # analyses need a login
     assert client.post("/login", data={"username": "planner", "password": "shequ-demo"}).status_code == 200
     before = client.get("/maps/coverage?types=kindergarten")  # the login cookie carries the planner
-    assert before.status_code == 200 and json.dumps("生活圈 Life circles")[1:-1] not in before.text
+    assert before.status_code == 200 and LIFE_CIRCLES not in before.text
     assert "数据中没有生活圈" in before.text
     hits = app.state.page_cache.hits
     assert client.get("/maps/coverage?types=kindergarten").text == before.text
@@ -305,7 +307,7 @@ def test_life_circles_and_a_fresh_page_after_an_edit(demo_copy: str) -> None:
     after = client.get("/maps/coverage?types=kindergarten")
     assert after.status_code == 200
     assert "数据中没有生活圈" not in after.text  # not the cached page
-    assert json.dumps("生活圈 Life circles")[1:-1] in after.text  # the layer (folium writes names JSON-escaped)
+    assert LIFE_CIRCLES in after.text  # the layer
     assert "Life-circle audit" in after.text and "LC5-test</td><td>5min" in after.text  # and its audit
 
 

@@ -145,7 +145,7 @@ def test_the_command_line_round(ws: Workspace, tmp_path: Path, capsys) -> None:
     assert {p.name for p in out.iterdir()} >= {"compare.xlsx", "compare_residences.geojson", "compare_zones.csv",
                                                "compare_map_kindergarten.html", "compare_map_market.html"}
     page = (out / "compare_map_kindergarten.html").read_text(encoding="utf-8")
-    assert "新增覆盖 newly covered" in page and "OpenStreetMap" in page
+    assert "新增覆盖" in page and "newly covered" in page and "OpenStreetMap" in page
     assert not re.search(r"<(script|link)[^>]+(src|href)=[\"']?(https?:)?//", page)  # nothing loaded from afar
     assert main(["--db", url, "analyze", "coverage", "--scenario", "nope", "--quiet", "--no-save",
                  "--out", str(tmp_path / "x")]) == 2

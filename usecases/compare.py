@@ -202,8 +202,9 @@ def write_files(ws: Workspace, c: Comparison, out: str | Path) -> list[Path]:
     for t in c.types:
         part = c.residences[c.residences["type"] == t]
         sites = _scenario_sites(snap.serving, t)
-        m = difference_map(part, title=f"{names[t].name_zh} {names[t].name_en}: {c.label('base')[1]} → "
-                           f"{c.label('scenario')[1]}", sites=sites,
+        base, scen = c.label("base"), c.label("scenario")
+        m = difference_map(part, title=(f"{names[t].name_zh}：{base[0]} → {scen[0]}",
+                                        f"{names[t].name_en}: {base[1]} → {scen[1]}"), sites=sites,
                            existing=c.before.facilities[c.before.facilities["type"] == t],
                            streets=None, communities=snap.communities)
         path = out / f"compare_map_{t}.html"

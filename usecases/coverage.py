@@ -354,7 +354,7 @@ def notes(outcome: CoverageOutcome, *, n_circles: int) -> list[tuple[str, str]]:
                  "assumption": "假设", "local": "地方标准"}
     out = []
     for k, th in outcome.thresholds.items():
-        status = f"{status_zh.get(th.status, th.status)} / {th.status}"
+        status = status_zh.get(th.status, th.status)
         note = re.sub(r"\s*\[S\d+[a-z]?\]", "", th.note or "")  # the reference list's keys are provenance
         extra = f"; {note}" if note else ""
         out.append((f"{types[k].name_zh} {th.distance_m:g} 米：{th.source}（{status}）",

@@ -42,7 +42,8 @@ def _parts(c: Any, type_: str | None, report: bool = False) -> tuple[Any, Markup
     fac = c.after.facilities
     sites = fac[(fac["type"] == shown) & fac["scenario_change"].notna()] if "scenario_change" in fac else fac.iloc[0:0]
     existing = c.before.facilities[c.before.facilities["type"] == shown]
-    title = f"{names[shown].name_zh} {names[shown].name_en}: {c.label('base')[1]} → {c.label('scenario')[1]}"
+    base, scen = c.label("base"), c.label("scenario")
+    title = (f"{names[shown].name_zh}：{base[0]} → {scen[0]}", f"{names[shown].name_en}: {base[1]} → {scen[1]}")
     m = difference_map(res, title=title, sites=sites[[k for k in ("id", "name", "capacity", "geometry") if k in sites]],
                        existing=existing, communities=c.after.communities, page_title=False)
     zones = c.zones[(c.zones["zone_kind"] == "communities") & (c.zones["type"] == shown)].copy()
@@ -58,7 +59,7 @@ def _parts(c: Any, type_: str | None, report: bool = False) -> tuple[Any, Markup
         q["area"] = c.after.query.area
     if c.after.query.level:
         q["level"] = c.after.query.level
-    tabs = [(k, f"{names[k].name_zh} {names[k].name_en}", k == shown,
+    tabs = [(k, (names[k].name_zh, names[k].name_en), k == shown,
              "/maps/compare?" + urlencode({**q, "type": k, **({"profile": c.profile} if c.profile else {})}))
             for k in c.types]
     back = urlencode({"types": ",".join(c.types), "scenario": c.scenario, "area": c.after.query.area})

@@ -16,7 +16,8 @@ from branca.element import MacroElement
 
 from shequ.layers import catalog
 from shequ.web.offline import ATTRIBUTION, OfflineMap, Verbatim
-from shequ.web.render import macro
+from shequ.web.render import STATUS_ZH, macro
+from shequ.web.render import t as both_langs
 
 if TYPE_CHECKING:  # the result's type only: web draws, it does not compute
     from shequ.gis.coverage import CoverageResult
@@ -37,6 +38,12 @@ STATUSES = [(1, COVERED, "circle", "步行可达（已覆盖）", "covered (walk
 PALETTE = ["#56B4E9", "#F0E442", "#009E73", "#000000", "#882255", "#44AA99", "#DDCC77", "#AA4499", "#999933"]
 STREETS = "#9e9e9e"
 CIRCLES = "#332288"
+
+
+def two(zh: object, en: object) -> str:
+    """Both languages as HTML, for what folium puts into the page as HTML (layer names, tooltip and popup
+    labels): the stylesheet shows the page's language."""
+    return str(both_langs(zh, en))
 
 
 def _inert(value: object) -> object:
@@ -135,11 +142,11 @@ def _area_style(color: str):
 def coverage_map(result: CoverageResult, *, gaps: gpd.GeoDataFrame | None = None,
                  areas: gpd.GeoDataFrame | None = None, streets: gpd.GeoDataFrame | None = None,
                  communities: gpd.GeoDataFrame | None = None, circles: gpd.GeoDataFrame | None = None,
-                 title: str = "社区生活圈覆盖 Coverage", mode: str = "network",
+                 title: str | tuple[str, str] = ("社区生活圈覆盖", "Coverage"), mode: str = "network",
                  tile_layers: Sequence[folium.TileLayer] = (), overlays: Sequence[MacroElement] = (),
-                 legend_extra: Sequence[tuple[str, str, str]] = (), page_title: bool = True,
+                 legend_extra: Sequence[tuple[str, object, str]] = (), page_title: bool = True,
                  nearest: pd.DataFrame | None = None, registry: dict | None = None,
-                 shown: str | None = None, shading: str = "") -> folium.Map:
+                 shown: str | None = None, shading: object = "") -> folium.Map:
     """A self-contained map of one coverage result.
 
     ``mode="straight"`` colours residences by straight-line instead of walking coverage (to show how
@@ -149,6 +156,8 @@ def coverage_map(result: CoverageResult, *, gaps: gpd.GeoDataFrame | None = None
     ``nearest()``) puts the nearest facility and both distances into each residence's properties;
     ``registry``, when given, is filled with the folium layers by kind and type (for the page's script);
     ``shown`` is the type whose residences and gaps are on at first (the first type by default).
+    Labels are (Chinese, English) pairs: the page shows one language at a time (``t``; a layer control's
+    names are HTML, so the two spans work there too).
     """
     if mode not in ("network", "straight"):
         raise ValueError(f"mode must be 'network' or 'straight', not {mode!r}")
@@ -157,20 +166,24 @@ def coverage_map(result: CoverageResult, *, gaps: gpd.GeoDataFrame | None = None
     minx, miny, maxx, maxy = res.total_bounds
     m = OfflineMap(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=14)
     if page_title:
-        m.get_root().header.add_child(Verbatim(macro("map.html", "title", title)))
+        m.get_root().header.add_child(Verbatim(macro("map.html", "title", " ".join(title) if isinstance(title, tuple)
+                                                     else title)))
     for tiles in tile_layers:
         tiles.add_to(m)
 
     if streets is not None and len(streets):
-        layer = folium.GeoJson(_geojson(streets[["geometry"]], simplify_m=2), name="道路 Streets", interactive=False,
+        layer = folium.GeoJson(_geojson(streets[["geometry"]], simplify_m=2), name=two("道路", "Streets"),
+                               interactive=False,
                                style_function=lambda _f: {"color": STREETS, "weight": 1, "opacity": 0.7})
         layer.add_to(m)
         if registry is not None:
             registry["streets"] = layer
     if communities is not None and len(communities):
-        folium.GeoJson(_geojson(communities[["code", "name", "geometry"]], simplify_m=2), name="社区 Communities",
+        folium.GeoJson(_geojson(communities[["code", "name", "geometry"]], simplify_m=2),
+                       name=two("社区", "Communities"),
                        style_function=lambda _f: {"color": "#444", "weight": 2, "fill": False, "dashArray": "4"},
-                       tooltip=folium.GeoJsonTooltip(["name", "code"])).add_to(m)
+                       tooltip=folium.GeoJsonTooltip(["name", "code"], aliases=[two("社区", "community"),
+                                                                                two("代码", "code")])).add_to(m)
     for layer in overlays:
         layer.add_to(m)
 
@@ -181,18 +194,21 @@ def coverage_map(result: CoverageResult, *, gaps: gpd.GeoDataFrame | None = None
         reg.setdefault(kind_, {})
     for k, t in enumerate(result.types):
         th = result.thresholds[t]
-        label = f"{types[t].name_zh} {types[t].name_en} ≤ {th.distance_m:g} m"
+        zh, en = types[t].name_zh, types[t].name_en
+        within = f" ≤ {th.distance_m:g} m"
         part = _residence_part(wide, t, nearest)
         # gaps are drawn above the residences but never take the pointer (interactive: false): an
         # uncovered compound under a gap area stays hoverable and clickable
-        fg = folium.FeatureGroup(name=f"居住单元 Residences: {label}", show=t == shown)
+        fg = folium.FeatureGroup(name=two(f"居住单元：{zh}{within}", f"Residences: {en}{within}"),
+                                show=t == shown)
         folium.GeoJson(
             _geojson(part),
             style_function=lambda f: _status_style(f["properties"]["st"]),
             marker=folium.CircleMarker(radius=4, fill=True),
             tooltip=folium.GeoJsonTooltip(["name", "households", "walk_m", "line_m"],
-                                          aliases=["名称 name", "户数 households", "步行距离 walk (m)",
-                                                   "直线距离 straight line (m)"]),
+                                          aliases=[two("名称", "name"), two("户数", "households"),
+                                                   two("步行距离（米）", "walk (m)"),
+                                                   two("直线距离（米）", "straight line (m)")]),
         ).add_to(fg)
         if registry is None:  # a map on its own (a file): the status shapes drawn here, not by the page's script
             _status_markers(part).add_to(fg)
@@ -201,19 +217,21 @@ def coverage_map(result: CoverageResult, *, gaps: gpd.GeoDataFrame | None = None
         if gaps is not None and len(gaps[gaps["type"] == t]):
             g = gaps[gaps["type"] == t][["type", "residences", "households", "population", "elderly", "children",
                                           "geometry"]].copy()
-            gfg = folium.FeatureGroup(name=f"缺口 Gaps: {label}", show=t == shown)
+            gfg = folium.FeatureGroup(name=two(f"缺口：{zh}{within}", f"Gaps: {en}{within}"), show=t == shown)
             folium.GeoJson(
                 _geojson(g), interactive=False,
                 style_function=lambda _f: {"color": GAP, "weight": 2, "fillColor": GAP, "fillOpacity": 0.0,
                                            "dashArray": "6 4"},
                 popup=folium.GeoJsonPopup(["residences", "households", "population", "elderly", "children"],
-                                          aliases=["居住单元 residences", "户数 households", "人口 people",
-                                                   "老人 elderly", "儿童 children"]),
+                                          aliases=[two(*a) for a in (("居住单元", "residences"),
+                                                   ("户数", "households"), ("人口", "people"), ("老人", "elderly"),
+                                                   ("儿童", "children"))]),
             ).add_to(gfg)
             gfg.add_to(m)
             reg["gaps"][t] = gfg
         if areas is not None and len(areas[areas["type"] == t]):
-            afg = folium.FeatureGroup(name=f"服务范围 Service areas: {label}", show=False)
+            afg = folium.FeatureGroup(name=two(f"服务范围：{zh}{within}", f"Service areas: {en}{within}"),
+                                      show=False)
             folium.GeoJson(_geojson(areas[areas["type"] == t][["facility_id", "distance_m", "geometry"]]),
                            style_function=_area_style(PALETTE[k % len(PALETTE)])).add_to(afg)
             afg.add_to(m)
@@ -224,7 +242,8 @@ def coverage_map(result: CoverageResult, *, gaps: gpd.GeoDataFrame | None = None
         sub = fac[fac["type"] == t]
         if not len(sub):
             continue
-        ffg = folium.FeatureGroup(name=f"设施 Facilities: {types[t].name_zh} {types[t].name_en} ({len(sub)})")
+        ffg = folium.FeatureGroup(name=two(f"设施：{types[t].name_zh} ({len(sub)})",
+                                           f"Facilities: {types[t].name_en} ({len(sub)})"))
         color = PALETTE[k % len(PALETTE)]
         # one GeoJSON layer of circle markers, not a Python loop of markers: the same map, a fraction of the page
         points = gpd.GeoDataFrame({"kind": types[t].name_zh,
@@ -234,17 +253,21 @@ def coverage_map(result: CoverageResult, *, gaps: gpd.GeoDataFrame | None = None
         icon = folium.DivIcon(html=str(macro("coverage_legend.html", "symbol", "square", color, 14)),
                               icon_size=(14, 14), icon_anchor=(7, 7), class_name="sq-fac")
         folium.GeoJson(_geojson(points), marker=folium.Marker(icon=icon, z_index_offset=1000),
-                       tooltip=folium.GeoJsonTooltip(["kind", "name"], labels=False)).add_to(ffg)
+                       tooltip=folium.GeoJsonTooltip(["name"], aliases=[two(types[t].name_zh, types[t].name_en)])
+                       ).add_to(ffg)
         ffg.add_to(m)
         reg["facilities"][t] = ffg
 
     if circles is not None and len(circles):
         cols = [c for c in ("code", "level", "population", "population_check", "missing_required", "missing")
                 if c in circles]
-        layer = folium.GeoJson(_geojson(circles[[*cols, "geometry"]]), name="生活圈 Life circles",
+        circle_words = {"code": ("代码", "code"), "level": ("层级", "level"), "population": ("人口", "population"),
+                        "population_check": ("人口规模", "size"), "missing_required": ("缺少必配", "required missing"),
+                        "missing": ("缺少的设施", "missing")}
+        layer = folium.GeoJson(_geojson(circles[[*cols, "geometry"]]), name=two("生活圈", "Life circles"),
                        style_function=lambda _f: {"color": CIRCLES, "weight": 2, "fillOpacity": 0.0,
                                                   "dashArray": "10 3 2 3"},
-                       popup=folium.GeoJsonPopup(cols))
+                       popup=folium.GeoJsonPopup(cols, aliases=[two(*circle_words[c]) for c in cols]))
         layer.add_to(m)
         reg["circles"] = layer
 
@@ -252,9 +275,14 @@ def coverage_map(result: CoverageResult, *, gaps: gpd.GeoDataFrame | None = None
     control.add_to(m)
     reg["control"] = control
     first = shown or ""
-    how = ("Walking distances on the street network; straight-line results in each popup. " if mode == "network"
-           else "Community shading by straight-line distance (a circle), which overstates coverage. ")
-    note = (f"{how}{ATTRIBUTION}" + (f" · distance status: {result.thresholds[first].status}" if first else ""))
+    how = (("按道路网络的步行距离；各弹窗另列直线距离。", "Walking distances on the street network; straight-line "
+            "results in each popup.") if mode == "network"
+           else ("社区着色按直线距离（画圆），会高估覆盖。", "Community shading by straight-line distance (a circle), "
+                 "which overstates coverage."))
+    status = result.thresholds[first].status if first else ""
+    note = both_langs(how[0] + " " + ATTRIBUTION.replace("contributors", "贡献者")
+             + (f" · 距离依据：{STATUS_ZH.get(status, status)}" if first else ""),
+             f"{how[1]} {ATTRIBUTION}" + (f" · distance status: {status}" if first else ""))
     facilities = [(PALETTE[k % len(PALETTE)], types[t].name_zh, types[t].name_en) for k, t in enumerate(result.types)
                   if (fac["type"] == t).any()]
     legend = macro("coverage_legend.html", "legend", title=title, statuses=STATUSES, gap=GAP,
@@ -262,7 +290,7 @@ def coverage_map(result: CoverageResult, *, gaps: gpd.GeoDataFrame | None = None
                    and len(streets) else None, circles=CIRCLES if circles is not None and len(circles) else None,
                    areas=bool(areas is not None and len(areas)) or bool(reg.get("lazy_areas")), note=note,
                    shading=shading,
-                   types=[(t, types[t].name_zh, types[t].name_en, t == shown) for t in result.types]
+                   types=[(k, types[k].name_zh, types[k].name_en, k == shown) for k in result.types]
                    if registry is not None and len(result.types) > 1 else [])
     m.get_root().html.add_child(Verbatim(legend))
     m.fit_bounds([[miny, minx], [maxy, maxx]])

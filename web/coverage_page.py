@@ -30,7 +30,7 @@ from jinja2 import Template
 from shequ.errors import InvalidInput
 from shequ.layers import catalog
 from shequ.layers.chinacrs import transform_geometries
-from shequ.web.coverage_map import PALETTE, STATUSES, _geojson, coverage_map
+from shequ.web.coverage_map import PALETTE, STATUSES, _geojson, coverage_map, two
 from shequ.web.offline import Verbatim, to_html
 from shequ.web.pages import framed_map
 from shequ.web.render import fragment, pct
@@ -168,12 +168,12 @@ def _tiles(params: CoverageParams) -> list[folium.TileLayer]:
     if params.basemap == "tianditu":
         common = {"attr": TIANDITU_ATTRIBUTION, "subdomains": "01234567", "max_zoom": 18}
         return [folium.TileLayer(TIANDITU.format(layer="vec", tk=params.tk, s="{s}", x="{x}", y="{y}", z="{z}"),
-                                 name="天地图 Tianditu", **common),
+                                 name=two("天地图", "Tianditu"), **common),
                 folium.TileLayer(TIANDITU.format(layer="cva", tk=params.tk, s="{s}", x="{x}", y="{y}", z="{z}"),
-                                 name="天地图注记 Tianditu labels", overlay=True, **common)]
+                                 name=two("天地图注记", "Tianditu labels"), overlay=True, **common)]
     if params.basemap == "xyz":
         return [folium.TileLayer(params.url, attr="basemap: " + html.escape(params.url.split("/")[2]),
-                                 name="底图 Basemap" + (" (GCJ-02)" if params.gcj02 else ""), max_zoom=19)]
+                                 name=two("底图", "Basemap") + (" (GCJ-02)" if params.gcj02 else ""), max_zoom=19)]
     return []
 
 
@@ -188,17 +188,19 @@ def _choropleth(comm: gpd.GeoDataFrame, params: CoverageParams, shown: str) -> f
                                  "households": comm["households"].astype(float).fillna(0).astype(int),
                                  "rate": np.round(comm[f"{prefix}{shown}"].astype(float).to_numpy(), 4)},
                                 geometry=comm.geometry.values, crs=comm.crs)
-    fields, aliases = ["name", "code", "households"], ["社区 community", "代码 code", "户数 households"]
+    fields = ["name", "code", "households"]
+    aliases = [two("社区", "community"), two("代码", "code"), two("户数", "households")]
     for k in params.types:
         shown_df[f"r_{k}"] = np.round(comm[f"{prefix}{k}"].astype(float).to_numpy(), 4)
-        col = f"{types[k].name_zh} {types[k].name_en}"
-        shown_df[col] = [f"{pct(a)} (直线 straight {pct(b)})"
+        col = f"c_{k}"  # walking / straight line: numbers only, the label says which is which
+        shown_df[col] = [f"{pct(a)} / {pct(b)}"
                          for a, b in zip(comm[f"rate_{k}"], comm[f"rate_straight_{k}"], strict=True)]
         fields.append(col)
-        aliases.append(col)
-    how = "步行 walking" if params.mode == "network" else "直线 straight-line"
+        aliases.append(two(f"{types[k].name_zh}（步行 / 直线）", f"{types[k].name_en} (walking / straight)"))
+    how = ("步行", "walking") if params.mode == "network" else ("直线", "straight-line")
     return folium.GeoJson(
-        _geojson(shown_df), name=f"社区覆盖率 Communities: household coverage of the shown type ({how})",
+        _geojson(shown_df), name=two(f"社区覆盖率：所示类型的户数覆盖（{how[0]}）",
+                                     f"Communities: household coverage of the shown type ({how[1]})"),
         style_function=lambda f: {"color": "#444", "weight": 1.5, "fillColor": _rate_colour(f["properties"]["rate"]),
                                   "fillOpacity": 0.45},
         popup=folium.GeoJsonPopup(fields, aliases=aliases), tooltip=folium.GeoJsonTooltip(["name"], labels=False))
@@ -247,7 +249,7 @@ def _plan_types(params: CoverageParams, counts: pd.Series) -> list[tuple[str, st
     """The types the planning tools offer (options): the chosen ones first, then every catalog type."""
     types = catalog.load_facility_types()
     keys = [k for k in dict.fromkeys([*params.types, *counts.index, *types]) if k in types]
-    return [(k, f"{types[k].name_zh} {types[k].name_en}", i == 0) for i, k in enumerate(keys)]
+    return [(k, (types[k].name_zh, types[k].name_en), i == 0) for i, k in enumerate(keys)]
 
 
 class _LazyLayers(MacroElement):
@@ -309,22 +311,24 @@ def coverage_map_for(outcome: Any, params: CoverageParams) -> folium.Map:
     registry: dict = {"lazy_areas": True, "areas": {}}
     for k, kind in enumerate(params.types):
         th = a.result.thresholds[kind]
-        group = folium.FeatureGroup(name=f"服务范围 Service areas: {names[kind].name_zh} {names[kind].name_en} "
-                                         f"≤ {th.distance_m:g} m", show=False)
+        within = f" ≤ {th.distance_m:g} m"
+        group = folium.FeatureGroup(name=two(f"服务范围：{names[kind].name_zh}{within}",
+                                             f"Service areas: {names[kind].name_en}{within}"), show=False)
         overlays.append(group)
         registry["areas"][kind] = group
         # the basemap matters only for the GCJ-02 shift; a Tianditu key stays out of this URL
         query = params.query(mode="network") if params.gcj02 else params.query(mode="network", basemap="none")
         lazy.append((group, f"/maps/coverage/service-areas?{query}&type={kind}", PALETTE[k % len(PALETTE)]))
     overlays.append(_LazyLayers(lazy))
-    what = "步行 walking" if params.mode == "network" else "直线 straight line"
-    extra = [(colour, f"≥ {low:.0%}" if low else f"< {RATE_CLASSES[-2][0]:.0%}", "box") for low, colour in RATE_CLASSES]
-    extra.append((NONE, "社区内无居住单元 none living there", "box"))
+    what = ("步行", "walking") if params.mode == "network" else ("直线", "straight line")
+    extra: list[tuple[str, object, str]] = [(colour, f"≥ {low:.0%}" if low else f"< {RATE_CLASSES[-2][0]:.0%}", "box")
+                                            for low, colour in RATE_CLASSES]
+    extra.append((NONE, ("社区内无居住单元", "none living there"), "box"))
     m = coverage_map(result, gaps=gaps, areas=None, streets=streets, communities=None, circles=circles,
-                     title="覆盖地图 Coverage map", mode=params.mode, tile_layers=_tiles(params),
+                     title=("覆盖地图", "Coverage map"), mode=params.mode, tile_layers=_tiles(params),
                      overlays=overlays, legend_extra=extra, page_title=False, nearest=a.nearest(),
                      registry=registry, shown=shown,
-                     shading=f"社区户数覆盖率 Community: households covered ({what})")
+                     shading=(f"社区户数覆盖率（{what[0]}）", f"Community: households covered ({what[1]})"))
     keyed: list[tuple[str, Any]] = []
     if registry.get("streets") is not None:
         keyed.append(("streets", registry["streets"]))
@@ -352,7 +356,8 @@ def _area_streets(communities: gpd.GeoDataFrame, area: str) -> list[tuple[str, l
     streets = []
     for prefix, group in comm.groupby(comm["_code"].str[:9], sort=True):
         street = next((str(s) for s in group.get("street", pd.Series(dtype=object)).dropna()), "")
-        opts = [(prefix, f"整个街道 whole street {prefix} ({len(group)})", area == prefix)]
+        opts: list[tuple[str, object, bool]] = [
+            (prefix, (f"整个街道 {prefix} ({len(group)})", f"whole street {prefix} ({len(group)})"), area == prefix)]
         opts += [(c, f"{n} ({c})", area == c) for c, n in zip(group["_code"], group["name"].astype(str), strict=True)]
         streets.append((f"{prefix} {street}".strip(), opts))
     return streets
@@ -365,15 +370,16 @@ def _form(params: CoverageParams, communities: gpd.GeoDataFrame, counts: pd.Seri
     # the page's language first, the other beside it: the catalog's names in both
     boxes = [(k, types[k].name_zh, types[k].name_en, int(counts.get(k, 0))) for k in listed if k in types]
     levels = catalog.load_life_circle_levels()
-    level_opts = [("", "按设施类型 per facility type (catalog)", params.level is None)]
+    level_opts: list[tuple[str, object, bool]] = [("", ("按设施类型（目录）", "per facility type (catalog)"),
+                                                   params.level is None)]
     for code in LEVELS:
         lv = levels[code]
         walk = lv.walk_distance_m.value
         d = walk[-1] if isinstance(walk, (list, tuple)) else walk
-        level_opts.append((code, f"{lv.name_zh} {lv.name_en} ({d:g} m)", params.level == code))
-    base_opts = [("none", "无（道路为底图）None: streets from the data", params.basemap == "none"),
-                 ("tianditu", "天地图 Tianditu (需密钥 key)", params.basemap == "tianditu"),
-                 ("xyz", "XYZ 瓦片地址 tile URL", params.basemap == "xyz")]
+        level_opts.append((code, (f"{lv.name_zh} ({d:g} m)", f"{lv.name_en} ({d:g} m)"), params.level == code))
+    base_opts = [("none", ("无（以数据中的道路为底图）", "None: streets from the data"), params.basemap == "none"),
+                 ("tianditu", ("天地图（需密钥 tk）", "Tianditu (needs a key, tk)"), params.basemap == "tianditu"),
+                 ("xyz", ("XYZ 瓦片地址", "XYZ tile URL"), params.basemap == "xyz")]
     return {"type_boxes": boxes, "levels": level_opts, "streets": _area_streets(communities, params.area),
             "modes": MODE_LABELS, "basemaps": base_opts}
 
@@ -401,8 +407,8 @@ def coverage_page(outcome: Any, params: CoverageParams, communities: gpd.GeoData
                      area_label=a.area_label, n_residences=len(a.result.residences), n_communities=len(a.communities),
                      summary=_summary(a), query=params.query(mode="network", basemap="none"), circles=circles,
                      notes=a.notes, plan_types=_plan_types(params, type_counts),
-                     scenario_opts=[("", "现状 Current layers", not params.scenario)]
-                     + [(n, f"方案 {n}", params.scenario == n) for n in scenarios])
+                     scenario_opts=[("", ("现状", "Current layers"), not params.scenario)]
+                     + [(n, (f"方案 {n}", f"Scenario {n}"), params.scenario == n) for n in scenarios])
     m.get_root().header.add_child(Verbatim(fragment("coverage_style.html")))
     framed_map(m, "覆盖地图 Coverage map — shequ", panel, active="/maps/coverage",
                scripts='<script src="/static/planning.js"></script><script src="/static/mapsearch.js"></script>'

@@ -20,6 +20,8 @@ from branca.element import CssLink, Element, JavascriptLink, MacroElement
 from jinja2 import Template
 
 ATTRIBUTION = "© OpenStreetMap contributors"
+#: one language at a time in a map's labels (as web/static/shequ.css does for the pages)
+LANGUAGE_CSS = 'html:not([lang="en"]) .en, html[lang="en"] .zh { display: none !important; }'
 
 
 class Verbatim(Element):
@@ -94,6 +96,9 @@ class OfflineMap(folium.Map):
         for name, path in self.vendor_css:
             header.add_child(_InlineStyle(_inline_css(path)) if mode == "inline"
                              else CssLink(f"{static_url}/vendor/{path}"), name=name)
+        # labels are both languages (shequ.web.render.t): one shows; Chinese unless the page says English
+        # (a map file on its own has no stylesheet of the site's)
+        header.add_child(_InlineStyle(LANGUAGE_CSS), name="sq_lang_css")
         super().render(**kwargs)
 
 

@@ -36,6 +36,13 @@ def t(zh: object, en: object) -> Markup:
     return Markup('<span class="zh">{}</span><span class="en">{}</span>').format(zh, en)
 
 
+def both(label: object) -> object:
+    """A label that is a (Chinese, English) pair as ``t`` renders it; any other label as it is."""
+    if isinstance(label, (tuple, list)) and len(label) == 2:
+        return t(*label)
+    return label
+
+
 def missing(value: object) -> bool:
     """None, NaN, NA or an infinite number: shown as a dash."""
     if value is None or value is pd.NA:
@@ -75,7 +82,7 @@ def with_unit(value: object, unit: object) -> str:
 
 ENV = Environment(loader=PackageLoader("shequ.web", "templates"), autoescape=True, undefined=StrictUndefined,
                   trim_blocks=True, lstrip_blocks=True)
-ENV.globals.update(t=t, static=STATIC, nav_items=NAV, status_colours=STATUS_COLOURS, status_zh=STATUS_ZH)
+ENV.globals.update(t=t, both=both, static=STATIC, nav_items=NAV, status_colours=STATUS_COLOURS, status_zh=STATUS_ZH)
 ENV.filters.update(fmt=fmt, num=num, pct=pct, text=text, with_unit=with_unit)
 ENV.tests["missing"] = missing
 

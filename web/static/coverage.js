@@ -335,6 +335,8 @@
     // its own scope: the names folium gives (var map_…, let layer_control_…) may repeat on a page seen before
     new Function(script.textContent)();
     if (window.shequMap && shequ.mapTools) { shequ.mapTools(window.shequMap); }
+    // what holds no markup (options, attributes) in the page's language, as on a page load
+    if (shequ.i18n) { shequ.i18n(document); }
   }
 
   async function recompute(url, push) {

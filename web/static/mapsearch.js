@@ -12,21 +12,33 @@
   const tt = (zh, en) => (window.shequ ? shequ.tt(zh, en) : zh + " " + en);
   const esc = (s) => (window.shequ ? shequ.esc(s) : String(s));
 
+  // what a layer holds, from its name in the layer list up to the ":": in both languages when the name is
+  // the two spans of shequ.tt / t() (one shows at a time), else the text as it is
+  function whatOf(label) {
+    const box = document.createElement("div");
+    box.innerHTML = String(label || "");
+    const head = (el) => (el ? el.textContent.split(/[:：]/)[0].trim() : "");
+    const zh = box.querySelector(".zh"), en = box.querySelector(".en");
+    if (zh && en) { return { zh: head(zh), en: head(en) }; }
+    const text = head(box);
+    return { zh: text, en: text };
+  }
+
   function leaves(layer, out) {
     if (layer.feature) { out.push(layer); } else if (layer.eachLayer) { layer.eachLayer((l) => leaves(l, out)); }
     return out;
   }
 
-  // every named feature: [name, code, what (the layer's name up to ":"), leaf, overlay]
+  // every named feature: name, code, what (the layer's name up to ":", {zh, en}), leaf, overlay
   function index(map) {
     const seen = new Map();
     const add = (overlay, label) => {
-      const what = String(label || "").split(":")[0].trim();
+      const what = whatOf(label);
       leaves(overlay, []).forEach((leaf) => {
         const p = leaf.feature.properties || {};
         const name = p.name == null ? "" : String(p.name);
         if (!name && !p.code) { return; }
-        const key = what + "|" + name + "|" + (p.code || p.id || "");
+        const key = what.en + "|" + name + "|" + (p.code || p.id || "");
         const shown = map.hasLayer(overlay);
         const had = seen.get(key);
         if (!had || (shown && !had.shown)) { seen.set(key, { name: name, code: p.code ? String(p.code) : "", what: what, leaf: leaf, overlay: overlay, shown: shown }); }
@@ -77,11 +89,18 @@
       onAdd: function () {
         const box = L.DomUtil.create("div", "leaflet-control sq-search");
         box.setAttribute("role", "search");
-        const label = "搜索社区、网格、小区或设施 Search a community, grid, compound or facility";
-        box.innerHTML = `<input type="search" class="sq-search-input" placeholder="搜索 Search…" aria-label="${label}" ` +
+        box.innerHTML = '<input type="search" class="sq-search-input" ' +
           'autocomplete="off" aria-autocomplete="list" aria-controls="">' +
           '<ul class="sq-search-results" role="listbox" hidden></ul>';
         const input = box.querySelector("input"), list = box.querySelector("ul");
+        // the prompt in the page's language, again when the language is switched (attributes hold no <span>)
+        const words = () => {
+          const t = (zh, en) => (window.shequ && shequ.t ? shequ.t(zh, en) : zh);
+          input.placeholder = t("搜索…", "Search…");
+          input.setAttribute("aria-label", t("搜索社区、网格、小区或设施", "Search a community, grid, compound or facility"));
+        };
+        words();
+        document.addEventListener("shequ:lang", words);
         const id = "sq-search-results-" + L.stamp(map);
         list.id = id;
         input.setAttribute("aria-controls", id);
@@ -93,7 +112,7 @@
           list.hidden = !input.value.trim();
           list.innerHTML = found.length
             ? found.map((it, i) => `<li role="option" id="${id}-${i}"><button type="button" data-i="${i}">` +
-                `<b>${esc(it.name || it.code)}</b> <span class="sq-search-what">${esc(it.what)}</span></button></li>`).join("")
+                `<b>${esc(it.name || it.code)}</b> <span class="sq-search-what">${tt(esc(it.what.zh), esc(it.what.en))}</span></button></li>`).join("")
             : `<li class="sq-search-none">${tt("没有找到", "Nothing found")}</li>`;
         };
         const pick = (i) => {

@@ -7,8 +7,28 @@
   shequ.lang = function (lang) {
     if (lang) { window.localStorage.setItem("shequ-lang", lang); }
     const now = lang || window.localStorage.getItem("shequ-lang") || "zh";
+    const was = document.documentElement.lang;
     document.documentElement.lang = now;
+    if (document.body) { shequ.i18n(document); }
+    if (was !== now) { document.dispatchEvent(new CustomEvent("shequ:lang", { detail: now })); }
     return now;
+  };
+  // Text that cannot hold the two <span>s (an <option>, a title, a placeholder, an aria-label): an element
+  // with data-zh and data-en gets the page's language as its text, or as the attribute(s) data-i18n-attr names
+  shequ.i18n = function (root) {
+    const en = document.documentElement.lang === "en";
+    (root || document).querySelectorAll("[data-zh][data-en]").forEach((el) => {
+      const text = en ? el.dataset.en : el.dataset.zh;
+      const attrs = (el.dataset.i18nAttr || "").split(/\s+/).filter(Boolean);
+      if (!attrs.length) { if (el.textContent !== text) { el.textContent = text; } } else { attrs.forEach((a) => el.setAttribute(a, text)); }
+    });
+  };
+  // an attribute (or several, space-separated) in the page's language, kept so when the language is switched
+  shequ.say = function (el, attrs, zh, en) {
+    el.dataset.zh = zh;
+    el.dataset.en = en;
+    el.dataset.i18nAttr = attrs;
+    attrs.split(/\s+/).forEach((a) => el.setAttribute(a, shequ.t(zh, en)));
   };
   shequ.t = (zh, en) => (document.documentElement.lang === "en" ? en : zh);
   // both languages as HTML (the arguments are HTML): a message stays right when the language is switched
@@ -168,7 +188,7 @@
     // the editor folds its own panel (its toolbar stays in reach): no second button there
     if (!panel || !bar || panel.classList.contains("sq-editor") || document.getElementById("sq-panel-button")) { return; }
     if (!panel.id) { panel.id = "sq-panel"; }
-    if (!panel.hasAttribute("aria-label")) { panel.setAttribute("aria-label", "面板 Panel"); }
+    if (!panel.hasAttribute("aria-label")) { shequ.say(panel, "aria-label", "面板", "Panel"); }
     const button = document.createElement("button");
     button.id = "sq-panel-button";
     button.type = "button";
@@ -194,7 +214,8 @@
       box.appendChild(note);
     }
     note.className = "sq-map-note msg " + (kind || "ok");
-    note.innerHTML = `<span>${html}</span> <button type="button" class="sq-map-note-close" aria-label="关闭 Close">✕</button>`;
+    note.innerHTML = `<span>${html}</span> <button type="button" class="sq-map-note-close" >✕</button>`;
+    shequ.say(note.querySelector("button"), "aria-label", "关闭", "Close");
     note.querySelector("button").onclick = () => note.remove();
     return note;
   }
@@ -226,7 +247,7 @@
         a.href = "#";
         a.setAttribute("role", "button");
         a.innerHTML = '<span aria-hidden="true">◎</span><span class="sq-tool-label">' + shequ.tt("定位", "Locate") + "</span>";
-        a.title = "定位我的位置 Show my location";
+        shequ.say(a, "title", "定位我的位置", "Show my location");
         L.DomEvent.disableClickPropagation(bar);
         L.DomEvent.on(a, "click", (e) => { L.DomEvent.preventDefault(e); shequ.locateOnce(map); });
         return bar;
@@ -268,14 +289,14 @@
     // a map page's map is its main content: a landmark a screen reader can jump to (the editor's is in <main>)
     if (!document.querySelector("main, [role=main]")) {
       box.setAttribute("role", "main");
-      box.setAttribute("aria-label", "地图 Map");
+      shequ.say(box, "aria-label", "地图", "Map");
     }
     const legend = document.getElementById("legend");
     if (legend) {
       // a landmark a keyboard can reach and scroll (on a phone it scrolls inside its box)
       if (!legend.hasAttribute("tabindex")) { legend.tabIndex = 0; }
       if (!legend.hasAttribute("role")) { legend.setAttribute("role", "region"); }
-      if (!legend.hasAttribute("aria-label")) { legend.setAttribute("aria-label", "图例 Legend"); }
+      if (!legend.hasAttribute("aria-label")) { shequ.say(legend, "aria-label", "图例", "Legend"); }
       const Legend = L.Control.extend({
         options: { position: "topleft" },
         onAdd: function () {
@@ -285,7 +306,7 @@
           a.setAttribute("role", "button");
           a.setAttribute("aria-controls", "legend");
           a.innerHTML = '<span aria-hidden="true">☷</span><span class="sq-tool-label">' + shequ.tt("图例", "Legend") + "</span>";
-          a.title = "图例 Legend";
+          shequ.say(a, "title", "图例", "Legend");
           const show = () => a.setAttribute("aria-expanded", String(!root.classList.contains("sq-legend-closed")));
           L.DomEvent.disableClickPropagation(bar);
           L.DomEvent.on(a, "click", (e) => { L.DomEvent.preventDefault(e); root.classList.toggle("sq-legend-closed"); show(); });
@@ -306,7 +327,7 @@
     map.eachLayer(name);
     map.on("layeradd", (e) => name(e.layer));
     box.querySelectorAll(".leaflet-control-layers-toggle").forEach((a) => {
-      a.setAttribute("aria-label", "图层 Layers");
+      shequ.say(a, "aria-label title", "图层", "Layers");
     });
     const layers = box.querySelector(".leaflet-control-layers");
     if (layers && matches(SMALL)) {
