@@ -55,6 +55,13 @@
   }
   const m2 = (v) => `${Math.round(v || 0).toLocaleString()} m²`;
   // a server's error in both languages (shequ.message, when the page script has it)
+  // what the server repaired or moved, in both languages (fixes_zh beside fixes where the server gives it)
+  const fixList = (body) => (body.fixes || []).map((x, i) => {
+    const zh = (body.fixes_zh || [])[i];
+    return `<li>${zh ? t(esc(zh), esc(x)) : esc(x)}</li>`;
+  }).join("");
+  const ACTIONS = { create: "新建", update: "修改", replace: "替换", delete: "删除", restore: "恢复", split: "拆分",
+    merge: "合并", reshape: "调整边界", absorb: "并入空白", import: "导入" };
   const desc = (body) => (shequ.message ? shequ.message(body) : esc(body && body.description));
   const gridName = (code) => {
     const layer = state.grids[code];
@@ -563,7 +570,7 @@
       const others = (body.features || []).filter((f) => f.id !== code);
       const warnings = body.warnings || [];
       drawProblems([]);
-      const fixed = (body.fixes || []).map((x) => `<li>${esc(x)}</li>`).join("");
+      const fixed = fixList(body);
       const version = mine ? mine.properties.version : "";
       say(warnings.length ? "warn" : "ok",
         t(`已保存（第 ${esc(version)} 版）。`, `Saved (version ${esc(version)}).`) +
@@ -715,7 +722,7 @@
       await openCommunity(state.community);
       await select(code);
       say("ok", t(`已拆分为 ${body.features.map((f) => esc(f.id)).join(" 和 ")}。`, `Split into ${body.features.map((f) => esc(f.id)).join(" and ")}.`) +
-        `<ul>${(body.fixes || []).map((x) => `<li>${esc(x)}</li>`).join("")}</ul>`);
+        `<ul>${fixList(body)}</ul>`);
     } else if (r.status === 412) { conflict(code); } else {
       drawProblems(body && body.problems);
       say("bad", t("未拆分：", "Not split: ") + desc(body, r));
@@ -754,7 +761,7 @@
     const rows = body.features.slice().reverse().map((f) => {
       const p = f.properties;
       const restorable = p.action !== "delete" && p.version !== state.grids[code].feature.properties.version;
-      return `<tr data-version="${p.version}"><td class="num">${p.version}</td><td>${esc(p.action)}</td><td>${esc(p.user)}</td>` +
+      return `<tr data-version="${p.version}"><td class="num">${p.version}</td><td>${t(esc(ACTIONS[p.action] || p.action), esc(p.action))}</td><td>${esc(p.user)}</td>` +
         `<td>${esc(when(p.at))}</td><td><button type="button" class="sq secondary show" aria-label="${esc(shequ.t(`显示第 ${p.version} 版`, `Show version ${p.version}`))}">${t("显示", "Show")}</button>` +
         (restorable ? `<button type="button" class="sq secondary restore" aria-label="${esc(shequ.t(`恢复第 ${p.version} 版…`, `Restore version ${p.version}…`))}">${t("恢复…", "Restore…")}</button>` : "") + "</td></tr>";
     }).join("");
