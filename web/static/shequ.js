@@ -332,7 +332,11 @@
     const layers = box.querySelector(".leaflet-control-layers");
     if (layers && matches(SMALL)) {
       layers.classList.remove("leaflet-control-layers-expanded");
-      map.on("click", () => layers.classList.remove("leaflet-control-layers-expanded"));
+      // any touch on the map outside the list folds it, also one landing on a marker or a popup (which
+      // stop Leaflet's own map click)
+      map.getContainer().addEventListener("pointerdown", (e) => {
+        if (!layers.contains(e.target)) { layers.classList.remove("leaflet-control-layers-expanded"); }
+      }, true);
     }
   };
 
