@@ -44,6 +44,11 @@ from shequ.usecases.editing import EditOutcome
 router = APIRouter(tags=["features 要素 (OGC API – Features)"])
 
 
+#: the largest limit or offset a client may send: both databases count rows in 64-bit integers, and a larger
+#: number must be a clear 400, never an overflow inside the database
+MAX_QUERY_INT = 10**12
+
+
 def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
@@ -129,16 +134,16 @@ def _filters(request: Request, layer: str, user: UserRecord | None) -> dict:
             responses={**GEO_OK, **RESPONSES},
             summary="Features of a layer: limit, offset, bbox, crs, bbox-crs and property filters (field=value)")
 def items(request: Request, collectionId: Collection, user: User,
-          limit: Annotated[int, Query(ge=1, le=100_000)] = 10, offset: Annotated[int, Query(ge=0)] = 0,
+          limit: Annotated[int, Query(ge=1, le=MAX_QUERY_INT, description="page size; above the server's maximum "
+                                      "the maximum is used (OGC API – Features Part 1, 7.15.3)")] = 10,
+          offset: Annotated[int, Query(ge=0, le=MAX_QUERY_INT)] = 0,
           bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy in bbox-crs")] = None,
           bbox_crs: Annotated[str | None, Query(alias="bbox-crs")] = None,
           crs: Annotated[str | None, Query(description="output CRS: CRS84, EPSG:4326 or EPSG:4490")] = None,
           ) -> GeoJSONResponse:
     layer = collectionId.value
     ws = workspace(request)
-    if limit > ws.settings.max_page_items:
-        raise InvalidInput(f"limit is at most {ws.settings.max_page_items}: page with offset",
-                           zh=f"limit 最多为 {ws.settings.max_page_items}：请用 offset 分页")
+    limit = min(limit, ws.settings.max_page_items)  # clamped, as the standard asks, not refused
     out_crs = parse_crs(crs, "crs")
     box = parse_bbox(bbox, parse_crs(bbox_crs, "bbox-crs"))
     where = _filters(request, layer, user)

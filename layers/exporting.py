@@ -188,4 +188,23 @@ def _write_csv(flat: gpd.GeoDataFrame, spec: Layer, path: Path) -> None:
         frame["lon"] = shapely.get_x(geoms)
         frame["lat"] = shapely.get_y(geoms)
     frame["wkt"] = shapely.to_wkt(geoms, rounding_precision=-1)
+    for column in frame.columns:
+        if pd.api.types.is_object_dtype(frame[column]) or pd.api.types.is_string_dtype(frame[column]):
+            frame[column] = frame[column].map(defuse_formula)
     frame.to_csv(path, index=False, encoding="utf-8")
+
+
+#: what a spreadsheet reads as the start of a formula (OWASP "CSV injection")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def defuse_formula(value: object) -> object:
+    """A text cell a spreadsheet would run as a formula (``=HYPERLINK(…)``) gets a leading apostrophe, which
+    Excel and WPS show as text; numbers written as text (``-12.5``) are left alone."""
+    if not isinstance(value, str) or not value.startswith(FORMULA_START):
+        return value
+    try:
+        float(value)
+    except ValueError:
+        return "'" + value
+    return value

@@ -170,8 +170,10 @@ def _coerce(column: pd.Series, f: Field, layer: Layer, attrs: dict) -> tuple[pd.
             mapped = mapped.where(~blank, f.default)
         return mapped.astype(object), problems
     if f.pattern:
-        rx = re.compile(f.pattern)
-        bad(~blank & ~text.map(lambda v: bool(rx.match(v)) if isinstance(v, str) else True),
+        # ASCII: \d would also match full-width (０-９) and Arabic-Indic digits; fullmatch: '$' alone lets a
+        # trailing newline through
+        rx = re.compile(f.pattern, re.ASCII)
+        bad(~blank & ~text.map(lambda v: bool(rx.fullmatch(v)) if isinstance(v, str) else True),
             "{value!r} is not a valid " + f.name + (f": {f.pattern_hint}" if f.pattern_hint else ""),
             "{value!r} 不是有效的" + f.zh + (f"：{f.pattern_hint}" if f.pattern_hint else ""))
     if layer.name == "facilities" and f.name == "type":
