@@ -417,16 +417,23 @@ def _divide(total: object, shares: np.ndarray) -> list[int | None]:
     return round_keeping_total(np.asarray(shares) * float(total)).tolist()
 
 
+def _grid_to_edit(ws: Workspace, key: str, user: User | None, if_match: str | None) -> tuple[Stored, str, User]:
+    """The grid a split, reshape or absorb starts from, its community and the editor, once the editor's
+    right to edit that community and the If-Match version are checked (in this order: who, then what)."""
+    current = read(ws, "grids", key)
+    community = _area(LAYERS["grids"], current.frame)
+    user = require_edit(user, "grids", [community])
+    check_version(current, if_match)
+    return current, community, user
+
+
 def split(ws: Workspace, key: str, line: Any, *, name: str | None = None, user: User | None,
           if_match: str | None) -> EditOutcome:
     """A grid cut along a line into two, in one transaction: the larger piece keeps the code, the
     other gets the community's next code never used; households and population counted from the
     residences (divided by area where the store holds none)."""
     layer, spec = "grids", LAYERS["grids"]
-    current = read(ws, layer, key)
-    community = _area(spec, current.frame)
-    user = require_edit(user, layer, [community])
-    check_version(current, if_match)
+    current, community, user = _grid_to_edit(ws, key, user, if_match)
     cut = geometry(line)
     if cut.geom_type not in ("LineString", "MultiLineString"):
         raise InvalidBody(f"line must be a LineString, not a {cut.geom_type}",
@@ -584,10 +591,7 @@ def reshape(ws: Workspace, key: str, drawn: Any, *, etags: Any = None, user: Use
     Every grid whose land changed gets a version, a history row "reshape" and its households and
     population counted from the residences."""
     layer, spec = "grids", LAYERS["grids"]
-    current = read(ws, layer, key)
-    community = _area(spec, current.frame)
-    user = require_edit(user, layer, [community])
-    check_version(current, if_match)
+    current, community, user = _grid_to_edit(ws, key, user, if_match)
     geom = _polygon_body(drawn)
     store = ws.store
     with timed("edit", layer=layer, key=key, action="reshape", user=user.name) as log:
@@ -636,10 +640,7 @@ def absorb(ws: Workspace, key: str, polygon: Any, *, user: User | None, if_match
     """A grid takes the part of ``polygon`` (a gap, as ``problems`` gives it) that lies in its community
     and in no grid; it must touch the grid. One version, a history row "absorb", households counted."""
     layer, spec = "grids", LAYERS["grids"]
-    current = read(ws, layer, key)
-    community = _area(spec, current.frame)
-    user = require_edit(user, layer, [community])
-    check_version(current, if_match)
+    current, community, user = _grid_to_edit(ws, key, user, if_match)
     geom = _polygon_body(polygon)
     store = ws.store
     with timed("edit", layer=layer, key=key, action="absorb", user=user.name), store.transaction() as conn:

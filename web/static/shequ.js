@@ -237,18 +237,25 @@
     return shequ.tt("无法确定位置：请打开设备的定位（GPS）再试。", "Your position is not available: turn on the device's location (GPS) and try again.");
   }
 
+  // one button of the map's own tools (定位, 图例): a keyboard-reachable link in a Leaflet bar, its label and
+  // title in both languages; clicks on it never reach the map
+  function mapTool(cls, icon, label, title) {
+    const bar = L.DomUtil.create("div", "leaflet-bar leaflet-control sq-map-tool");
+    const a = L.DomUtil.create("a", cls, bar);
+    a.href = "#";
+    a.setAttribute("role", "button");
+    a.innerHTML = `<span aria-hidden="true">${icon}</span><span class="sq-tool-label">${shequ.tt(label[0], label[1])}</span>`;
+    shequ.say(a, "title", title[0], title[1]);
+    L.DomEvent.disableClickPropagation(bar);
+    return [bar, a];
+  }
+
   // 定位: the device's own position (GPS works without a network), drawn with its accuracy circle
   shequ.locate = function (map) {
     const Locate = L.Control.extend({
       options: { position: "topleft" },
       onAdd: function () {
-        const bar = L.DomUtil.create("div", "leaflet-bar leaflet-control sq-map-tool");
-        const a = L.DomUtil.create("a", "sq-locate", bar);
-        a.href = "#";
-        a.setAttribute("role", "button");
-        a.innerHTML = '<span aria-hidden="true">◎</span><span class="sq-tool-label">' + shequ.tt("定位", "Locate") + "</span>";
-        shequ.say(a, "title", "定位我的位置", "Show my location");
-        L.DomEvent.disableClickPropagation(bar);
+        const [bar, a] = mapTool("sq-locate", "◎", ["定位", "Locate"], ["定位我的位置", "Show my location"]);
         L.DomEvent.on(a, "click", (e) => { L.DomEvent.preventDefault(e); shequ.locateOnce(map); });
         return bar;
       },
@@ -300,15 +307,9 @@
       const Legend = L.Control.extend({
         options: { position: "topleft" },
         onAdd: function () {
-          const bar = L.DomUtil.create("div", "leaflet-bar leaflet-control sq-map-tool");
-          const a = L.DomUtil.create("a", "sq-legend-button", bar);
-          a.href = "#";
-          a.setAttribute("role", "button");
+          const [bar, a] = mapTool("sq-legend-button", "☷", ["图例", "Legend"], ["图例", "Legend"]);
           a.setAttribute("aria-controls", "legend");
-          a.innerHTML = '<span aria-hidden="true">☷</span><span class="sq-tool-label">' + shequ.tt("图例", "Legend") + "</span>";
-          shequ.say(a, "title", "图例", "Legend");
           const show = () => a.setAttribute("aria-expanded", String(!root.classList.contains("sq-legend-closed")));
-          L.DomEvent.disableClickPropagation(bar);
           L.DomEvent.on(a, "click", (e) => { L.DomEvent.preventDefault(e); root.classList.toggle("sq-legend-closed"); show(); });
           show();
           return bar;
