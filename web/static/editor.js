@@ -91,19 +91,6 @@
   }
 
   // ---- talking to the server: a request is repeated, never dropped --------------------------------
-  function request(opts) {
-    const o = Object.assign({}, opts || {});
-    o.headers = Object.assign({}, o.headers || {});
-    const token = shequ.token();
-    if (token) { o.headers.Authorization = "Bearer " + token; }
-    if (o.json !== undefined) {
-      o.body = JSON.stringify(o.json);
-      o.headers["Content-Type"] = "application/json";
-      delete o.json;
-    }
-    return o;
-  }
-
   // Requests waiting for the user's Retry (one button repeats them all, so none is left hanging when
   // another message takes the box).
   const waiting = [];
@@ -154,7 +141,7 @@
     for (;;) {
       let r;
       try {
-        r = await fetch(path, request(opts));
+        r = await shequ.api(path, Object.assign({ keepLogin: true }, opts));  // a 401 asks again below, no logout
       } catch (err) {
         document.body.dataset.offline = "1";
         await offerRetry(t("无法连接服务器，请求未完成。请检查网络或服务器，然后重试。您的修改没有丢失。",

@@ -48,8 +48,13 @@
   shequ.token = () => store.getItem("shequ-token");
   shequ.user = () => JSON.parse(store.getItem("shequ-user") || "null");
 
+  // fetch with the token. A 401 logs the page out, unless ``keepLogin``: a page holding unsaved work (the
+  // grid editor) asks for a login over itself and repeats the request instead
   shequ.api = async function (path, opts) {
-    opts = Object.assign({ headers: {} }, opts || {});
+    opts = Object.assign({}, opts || {});
+    opts.headers = Object.assign({}, opts.headers || {});  // the caller's object is reused on a retry
+    const keepLogin = opts.keepLogin;
+    delete opts.keepLogin;
     const token = shequ.token();
     if (token) { opts.headers.Authorization = "Bearer " + token; }
     if (opts.json !== undefined) {
@@ -58,7 +63,7 @@
       delete opts.json;
     }
     const r = await fetch(path, opts);
-    if (r.status === 401 && token) { shequ.logout(false); }
+    if (r.status === 401 && token && !keepLogin) { shequ.logout(false); }
     return r;
   };
 
